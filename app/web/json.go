@@ -1,0 +1,104 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"ticketing/app/problem"
+)
+
+// MaxBodyBytes bounds every request body; the API's bodies are tiny.
+const MaxBodyBytes = 64 << 10
+
+// Bind decodes the JSON request body into v. It answers the client's
+// mistakes (no JSON content type, malformed or oversize JSON, a value of the
+// wrong type) with a problem.Invalid naming the field where there is one,
+// never an internal error.
+func Bind(c echo.Context, v any) error {
+	r := c.Request()
+	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	if mt != echo.MIMEApplicationJSON {
+		return problem.New(problem.Invalid, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, MaxBodyBytes))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return problem.New(problem.Invalid, "Request body must be a single JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		typeErr *json.UnmarshalTypeError
+		maxErr  *http.MaxBytesError
+		syntax  *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		field := typeErr.Field
+		if i := strings.LastIndexByte(field, '.'); i >= 0 {
+			field = field[i+1:]
+		}
+		return &problem.Error{Kind: problem.Invalid, Message: fmt.Sprintf("%s must be a %s", field, jsonType(typeErr.Type.Kind().String())),
+			Fields: map[string]string{field: fmt.Sprintf("%s must be a %s", field, jsonType(typeErr.Type.Kind().String()))}}
+	case errors.As(err, &typeErr):
+		return problem.New(problem.Invalid, "Request body must be a JSON object")
+	case errors.As(err, &maxErr):
+		return problem.New(problem.Invalid, fmt.Sprintf("Request body must be at most %d bytes", maxErr.Limit))
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.New(problem.Invalid, "Malformed JSON body")
+	case errors.Is(err, io.EOF):
+		return problem.New(problem.Invalid, "Request body is empty")
+	}
+	return problem.New(problem.Invalid, "Malformed JSON body")
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "list"
+	case "map", "struct":
+		return "object"
+	}
+	return "number"
+}
+
+// JSON writes v as the response body with the given status.
+func JSON(c echo.Context, status int, v any) error {
+	return c.JSON(status, v)
+}
+
+// RequireJSON rejects API requests that carry a body but are not declared as
+// JSON. With SameSite cookies this keeps other sites' HTML forms, which cannot
+// send application/json without a preflight, from posting to the API.
+func RequireJSON(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			return next(c)
+		}
+		if r.ContentLength == 0 && r.Header.Get(echo.HeaderContentType) == "" {
+			return next(c) // a bodiless POST or DELETE (signout, cancel)
+		}
+		mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+		if mt != echo.MIMEApplicationJSON {
+			return problem.New(problem.Invalid, "Content-Type must be application/json")
+		}
+		return next(c)
+	}
+}

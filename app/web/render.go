@@ -1,0 +1,116 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"ticketing/app/problem"
+	"ticketing/views"
+)
+
+// Page is what every page template receives: the layout's needs plus the
+// page's own Data.
+type Page struct {
+	Title   string
+	User    *User
+	CSRF    string
+	Flashes []string
+	Path    string
+	Data    any
+}
+
+// View names what to render: the page "<module>/<name>", and the fragment
+// of it an htmx request gets instead of the whole page ("" means the whole
+// page always).
+type View struct {
+	Page     string
+	Fragment string
+	Title    string
+	Data     any
+}
+
+// Renderer renders pages with the request's user, CSRF token and flashes.
+type Renderer struct {
+	Views    *views.Views
+	Sessions *Sessions
+}
+
+// Render writes v with status. An htmx fragment request gets only the
+// fragment; everything else gets the page in the layout. The response varies
+// on HX-Request, so caches keep the two apart.
+func (r *Renderer) Render(c echo.Context, status int, v View) error {
+	c.Response().Header().Add(echo.HeaderVary, HeaderHXRequest)
+	p := r.page(c, v.Title, v.Data)
+	var buf bytes.Buffer
+	var err error
+	if v.Fragment != "" && IsFragmentRequest(c) {
+		err = r.Views.Fragment(&buf, v.Page, v.Fragment, p)
+	} else {
+		err = r.Views.Page(&buf, v.Page, p)
+	}
+	if err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func (r *Renderer) page(c echo.Context, title string, data any) Page {
+	p := Page{
+		Title: title,
+		User:  CurrentUser(c),
+		Path:  c.Request().URL.Path,
+		Data:  data,
+	}
+	p.CSRF, _ = c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
+	if r.Sessions != nil {
+		p.Flashes = r.Sessions.Flashes(c)
+	}
+	return p
+}
+
+// Redirect answers a form POST with 303 See Other, so the browser GETs the
+// next page and a reload does not resubmit the form.
+func Redirect(c echo.Context, url string) error {
+	return c.Redirect(http.StatusSeeOther, url)
+}
+
+// Form is a submitted HTML form as a page re-renders it: the values the
+// user typed and a message per field that was wrong.
+type Form struct {
+	Values  map[string]string
+	Errors  map[string]string
+	Message string
+}
+
+// FormValues reads the named fields of the posted form.
+func FormValues(c echo.Context, names ...string) Form {
+	f := Form{Values: make(map[string]string, len(names))}
+	for _, n := range names {
+		f.Values[n] = c.FormValue(n)
+	}
+	return f
+}
+
+// Value returns what the user typed in field name.
+func (f Form) Value(name string) string { return f.Values[name] }
+
+// Error returns the message for field name, "" when it is fine.
+func (f Form) Error(name string) string { return f.Errors[name] }
+
+// Invalid reports whether err is something the form can show next to its
+// fields (a problem.Invalid, or a Conflict like "Email in use") and, if so,
+// records it in f.
+func (f *Form) Invalid(err error) bool {
+	p, ok := problem.As(err)
+	if !ok || (p.Kind != problem.Invalid && p.Kind != problem.Conflict) {
+		return false
+	}
+	f.Errors = p.Fields
+	if len(p.Fields) == 0 || p.Kind == problem.Conflict {
+		f.Message = p.Message
+	}
+	return true
+}

@@ -1,0 +1,291 @@
+// Package db opens the SQLite files the modules own.
+//
+// Each module keeps its data in one file in the data directory (auth.db,
+// tickets.db, ...). A file is opened as two pools: a writer with exactly one
+// connection, whose transactions begin IMMEDIATE so that writes queue in Go
+// instead of failing with SQLITE_BUSY, and a pool of read-only readers that
+// WAL lets run beside the writer. Every pragma is part of the DSN so that
+// each connection the pools open has it, not only the first.
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DB is one module's SQLite file.
+type DB struct {
+	// Name is the module that owns the file ("orders"); it names the
+	// file (orders.db) and, in events/, the module's event log.
+	Name string
+	// Path is the file's location.
+	Path string
+
+	writer *sql.DB
+	reader *sql.DB
+}
+
+// Migrations is a named set of numbered SQL files (NNNN_what.sql), applied
+// in name order. The set's name keeps two sets in one file apart in the
+// record of what has been applied ("events/0001_events.sql").
+type Migrations struct {
+	Name string
+	FS   fs.FS
+}
+
+// pragmas every connection gets. busy_timeout only matters when another
+// process holds the file (a backup tool, the sqlite3 shell): inside this
+// process the single writer connection already serialises writes.
+var pragmas = []string{
+	"busy_timeout(5000)",
+	"foreign_keys(1)",
+	"synchronous(NORMAL)",
+}
+
+// Open opens (creating if needed) the file <dir>/<name>.db, checks that it is
+// a SQLite database, and applies the migration sets in order.
+func Open(ctx context.Context, dir, name string, sets ...Migrations) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, name+".db")
+	d := &DB{Name: name, Path: path}
+
+	w := url.Values{}
+	for _, p := range append([]string{"journal_mode(WAL)"}, pragmas...) {
+		w.Add("_pragma", p)
+	}
+	w.Set("_txlock", "immediate")
+	writer, err := sql.Open("sqlite", "file:"+path+"?"+w.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	d.writer = writer
+
+	if err := d.check(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+
+	r := url.Values{}
+	for _, p := range append([]string{"query_only(1)"}, pragmas...) {
+		r.Add("_pragma", p)
+	}
+	reader, err := sql.Open("sqlite", "file:"+path+"?"+r.Encode())
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	reader.SetConnMaxIdleTime(0)
+	d.reader = reader
+
+	if err := d.migrate(ctx, sets); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// check turns the first connection's failures into messages an operator can
+// act on: a file that is not SQLite, a directory we cannot write.
+func (d *DB) check(ctx context.Context) error {
+	var mode string
+	err := d.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	if err == nil && mode != "wal" {
+		err = fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	if err == nil {
+		// A write proves the file and its directory (for -wal and -shm)
+		// are writable; a read-only data dir fails here, at start.
+		_, err = d.writer.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT")
+	}
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("open %s: not a SQLite database (move it away or restore it): %w", d.Path, err)
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_IOERR:
+			return fmt.Errorf("open %s: cannot write the data file or its directory (check DATA_DIR permissions): %w", d.Path, err)
+		}
+	}
+	return fmt.Errorf("open %s: %w", d.Path, err)
+}
+
+func (d *DB) migrate(ctx context.Context, sets []Migrations) error {
+	for _, set := range sets {
+		names, err := fs.Glob(set.FS, "*.sql")
+		if err != nil {
+			return err
+		}
+		for _, file := range names { // fs.Glob sorts
+			name := set.Name + "/" + file
+			err := d.Tx(ctx, func(tx *Tx) error {
+				var n int
+				if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE name = ?", name).Scan(&n); err != nil {
+					return err
+				}
+				if n > 0 {
+					return nil
+				}
+				body, err := fs.ReadFile(set.FS, file)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				_, err = tx.ExecContext(ctx, "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", name, Timestamp(time.Now()))
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Read returns the reader pool. Its connections are query_only: a write
+// through it fails instead of racing the writer.
+func (d *DB) Read() *sql.DB { return d.reader }
+
+// Tx is a write transaction. It embeds *sql.Tx, and lets code running inside
+// it ask for work to happen once it has committed (events/ wakes consumers
+// that way, so they never see a row that might still roll back).
+type Tx struct {
+	*sql.Tx
+	after []func()
+}
+
+// AfterCommit runs f after the transaction commits; never if it rolls back.
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// Tx runs fn in a write transaction on the single writer connection and
+// commits if fn returns nil. Public store methods own the transaction;
+// helpers they call take the *Tx.
+func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	stx, err := d.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin %s: %w", d.Name, err)
+	}
+	tx := &Tx{Tx: stx}
+	defer tx.Rollback() // ignored after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit %s: %w", d.Name, err)
+	}
+	for _, f := range tx.after {
+		f()
+	}
+	return nil
+}
+
+// Ping checks that the file answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	var n int
+	return d.reader.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	var errs []error
+	if d.reader != nil {
+		errs = append(errs, d.reader.Close())
+	}
+	if d.writer != nil {
+		errs = append(errs, d.writer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// IsUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
+// constraint failure, which stores turn into a kind (Conflict, Invalid).
+func IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// IsUnavailable reports whether err means the file cannot take writes right
+// now (read-only, disk full, I/O error): a 503, not a bug.
+func IsUnavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY:
+		return true
+	}
+	return false
+}
+
+// timeFormat is fixed-width so that timestamps stored as TEXT sort as times.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+// Timestamp formats t (in UTC) the way every table stores time.
+func Timestamp(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// ParseTime reads a time stored by Timestamp.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	return t, nil
+}
+
+// idCounter makes ids made in the same second by this process distinct
+// even if the random bytes collide.
+var idCounter atomic.Uint32
+
+// NewID returns a new 24-character hex id, shaped like the seed's MongoDB
+// ObjectIDs: a 4-byte timestamp, 5 random bytes and a 3-byte counter. The
+// leading timestamp keeps inserts near the end of the primary-key index.
+func NewID() string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[0:4], uint32(time.Now().Unix()))
+	rand.Read(b[4:9])
+	c := idCounter.Add(1)
+	b[9], b[10], b[11] = byte(c>>16), byte(c>>8), byte(c)
+	return hex.EncodeToString(b[:])
+}
+
+// ValidID reports whether s has NewID's shape; handlers use it to answer
+// 404 for garbage ids without a query.
+func ValidID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
+}
