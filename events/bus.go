@@ -1,0 +1,170 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"ticketing/db"
+)
+
+// Bus knows every module's log and every consumer in the process.
+type Bus struct {
+	logger *slog.Logger
+	opts   Options
+
+	mu        sync.Mutex
+	logs      map[string]*Log
+	consumers map[*db.DB]*Consumers
+	order     []*Consumers // registration order, for stable Status output
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	started   bool
+}
+
+// NewBus returns an empty bus. A nil logger means slog.Default().
+func NewBus(logger *slog.Logger, opts Options) *Bus {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Bus{
+		logger:    logger,
+		opts:      opts.withDefaults(),
+		logs:      map[string]*Log{},
+		consumers: map[*db.DB]*Consumers{},
+	}
+}
+
+// Log returns the log of the module that owns d; the source name is d.Name.
+func (b *Bus) Log(d *db.DB) *Log {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l, ok := b.logs[d.Name]; ok {
+		return l
+	}
+	l := &Log{bus: b, db: d}
+	b.logs[d.Name] = l
+	return l
+}
+
+func (b *Bus) log(name string) (*Log, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.logs[name]
+	return l, ok
+}
+
+// Consumers returns the consuming side of the module that owns d.
+func (b *Bus) Consumers(d *db.DB) *Consumers {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.consumers[d]; ok {
+		return c
+	}
+	c := &Consumers{bus: b, db: d, handlers: map[string]map[string]Handler{}, loops: map[string]*loop{}}
+	b.consumers[d] = c
+	b.order = append(b.order, c)
+	return c
+}
+
+func (b *Bus) allConsumers() []*Consumers {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*Consumers(nil), b.order...)
+}
+
+// Start launches one goroutine per (consuming module, source) pair. They
+// run until ctx is cancelled or Stop is called.
+func (b *Bus) Start(ctx context.Context) error {
+	var loops []*loop
+	for _, c := range b.allConsumers() {
+		for _, source := range c.sources() {
+			l, err := c.loop(source)
+			if err != nil {
+				return err
+			}
+			loops = append(loops, l)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return fmt.Errorf("events: bus already started")
+	}
+	b.started = true
+	ctx, b.cancel = context.WithCancel(ctx)
+	for _, l := range loops {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			l.run(ctx)
+		}()
+	}
+	return nil
+}
+
+// Stop cancels the loops and waits for them to return. A handler running
+// when Stop is called finishes (or sees its context cancelled) first.
+func (b *Bus) Stop() {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	b.wg.Wait()
+}
+
+// loopsOf returns the loops that consume source.
+func (b *Bus) loopsOf(source string) []*loop {
+	var out []*loop
+	for _, c := range b.allConsumers() {
+		c.mu.Lock()
+		_, consumes := c.handlers[source]
+		c.mu.Unlock()
+		if !consumes {
+			continue
+		}
+		if l, err := c.loop(source); err == nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ConsumerStatus is one consumer's progress through one source's log.
+type ConsumerStatus struct {
+	Consumer string `json:"consumer"` // consuming module
+	Source   string `json:"source"`
+	Position int64  `json:"position"`
+	Head     int64  `json:"head"`
+	Lag      int64  `json:"lag"`
+	Stuck    bool   `json:"stuck"` // failed StuckAfter times in a row on one event
+	StuckSeq int64  `json:"stuckSeq,omitempty"`
+	Failures int    `json:"failures,omitempty"` // consecutive failures on the current event
+	Error    string `json:"error,omitempty"`    // last error while failing
+}
+
+// Status reports every consumer, for /healthz and metrics.
+func (b *Bus) Status(ctx context.Context) []ConsumerStatus {
+	var out []ConsumerStatus
+	for _, c := range b.allConsumers() {
+		for _, source := range c.sources() {
+			l, err := c.loop(source)
+			if err != nil {
+				out = append(out, ConsumerStatus{Consumer: c.db.Name, Source: source, Stuck: true, Error: err.Error()})
+				continue
+			}
+			out = append(out, l.status(ctx))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Consumer != out[j].Consumer {
+			return out[i].Consumer < out[j].Consumer
+		}
+		return out[i].Source < out[j].Source
+	})
+	return out
+}

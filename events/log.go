@@ -1,0 +1,143 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ticketing/db"
+)
+
+// Log is one module's event log: the events table in the module's file.
+type Log struct {
+	bus *Bus
+	db  *db.DB
+
+	headLoaded atomic.Bool
+	head       atomic.Int64 // highest committed seq known to this process
+
+	mu      sync.Mutex
+	wakeups []chan struct{} // one per consumer loop reading this log
+}
+
+// Name is the source name consumers use for this log: the module's name.
+func (l *Log) Name() string { return l.db.Name }
+
+// Append inserts an event inside the caller's write transaction and returns
+// its seq. The event becomes visible to consumers only when tx commits:
+// then the log's head advances, its consumers are woken, and the seq is
+// recorded in ctx's read-your-writes tracker. If tx rolls back, nothing
+// happened.
+func (l *Log) Append(ctx context.Context, tx *db.Tx, typ, subject string, version int64, data any) (int64, error) {
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return 0, fmt.Errorf("append %s %s: encode data: %w", typ, subject, err)
+		}
+		raw = b
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return 0, fmt.Errorf("append %s %s: data must be a JSON object", typ, subject)
+	}
+	res, err := tx.ExecContext(ctx,
+		"INSERT INTO events (type, subject, version, data, created_at) VALUES (?, ?, ?, ?, ?)",
+		typ, subject, version, string(raw), db.Timestamp(time.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("append %s %s: %w", typ, subject, err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("append %s %s: %w", typ, subject, err)
+	}
+	tr := trackerFrom(ctx)
+	tx.AfterCommit(func() {
+		l.committed(seq)
+		if tr != nil {
+			tr.record(l.Name(), seq)
+		}
+	})
+	return seq, nil
+}
+
+// committed advances the in-memory head and wakes the log's consumers.
+func (l *Log) committed(seq int64) {
+	l.advanceHead(seq)
+	l.wake()
+}
+
+func (l *Log) advanceHead(seq int64) {
+	for {
+		cur := l.head.Load()
+		if seq <= cur || l.head.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// wake nudges every consumer loop of this log without blocking: a wake-up
+// already pending covers this one too, so many appends coalesce.
+func (l *Log) wake() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.wakeups {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *Log) subscribe() chan struct{} {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	l.wakeups = append(l.wakeups, ch)
+	l.mu.Unlock()
+	return ch
+}
+
+// Head returns the highest committed seq of the log. The first call reads
+// it from the file; after that, commits in this process keep it current.
+func (l *Log) Head(ctx context.Context) (int64, error) {
+	if !l.headLoaded.Load() {
+		var seq int64
+		err := l.db.Read().QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM events").Scan(&seq)
+		if err != nil {
+			return 0, fmt.Errorf("read head of %s: %w", l.Name(), err)
+		}
+		l.advanceHead(seq)
+		l.headLoaded.Store(true)
+	}
+	return l.head.Load(), nil
+}
+
+// read returns up to limit events after seq, in order.
+func (l *Log) read(ctx context.Context, after int64, limit int) ([]Event, error) {
+	rows, err := l.db.Read().QueryContext(ctx,
+		"SELECT seq, type, subject, version, data, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read %s events after %d: %w", l.Name(), after, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e := Event{Source: l.Name()}
+		var data, created string
+		if err := rows.Scan(&e.Seq, &e.Type, &e.Subject, &e.Version, &data, &created); err != nil {
+			return nil, fmt.Errorf("read %s events: %w", l.Name(), err)
+		}
+		e.Data = json.RawMessage(data)
+		e.CreatedAt, _ = db.ParseTime(created)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s events: %w", l.Name(), err)
+	}
+	if n := len(out); n > 0 {
+		l.advanceHead(out[n-1].Seq) // rows written outside this process
+	}
+	return out, nil
+}

@@ -1,0 +1,74 @@
+package events
+
+import (
+	"context"
+	"sync"
+)
+
+// Wait blocks until every consumer of source has applied everything up to
+// seq, or ctx ends, or Options.WaitTimeout passes; the error then says which
+// consumer lags and by how much.
+func (b *Bus) Wait(ctx context.Context, source string, seq int64) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.WaitTimeout)
+	defer cancel()
+	for _, l := range b.loopsOf(source) {
+		if err := l.waitFor(ctx, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tracker records, per source, the highest seq committed under one request.
+type tracker struct {
+	mu   sync.Mutex
+	seqs map[string]int64
+}
+
+func (t *tracker) record(source string, seq int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seqs == nil {
+		t.seqs = map[string]int64{}
+	}
+	if seq > t.seqs[source] {
+		t.seqs[source] = seq
+	}
+}
+
+func (t *tracker) take() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.seqs
+	t.seqs = nil
+	return s
+}
+
+type trackerKey struct{}
+
+func trackerFrom(ctx context.Context) *tracker {
+	t, _ := ctx.Value(trackerKey{}).(*tracker)
+	return t
+}
+
+// Track returns a ctx that records the events committed under it, for
+// Settle. The HTTP layer tracks every request.
+func (b *Bus) Track(ctx context.Context) context.Context {
+	return context.WithValue(ctx, trackerKey{}, &tracker{})
+}
+
+// Settle waits until the in-process consumers have applied every event
+// committed under ctx (see Track), so a response sent after it reflects the
+// request's effects in every module. It is bounded by WaitTimeout: past it,
+// it logs the lag and returns, and the request still succeeds.
+func (b *Bus) Settle(ctx context.Context) {
+	t := trackerFrom(ctx)
+	if t == nil {
+		return
+	}
+	for source, seq := range t.take() {
+		if err := b.Wait(ctx, source, seq); err != nil {
+			b.logger.Warn("read-your-writes wait timed out; answering anyway", "source", source, "seq", seq, "err", err)
+		}
+	}
+}
