@@ -1,0 +1,155 @@
+// Package app wires the modules into one process: it opens each module's
+// SQLite file, connects their event logs, and builds the HTTP handler. main
+// and the tests use the same wiring, so what the tests exercise is what runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"ticketing/app/auth"
+	"ticketing/app/tickets"
+	"ticketing/app/web"
+	"ticketing/db"
+	"ticketing/events"
+	"ticketing/views"
+)
+
+// Config is what the app needs from the environment (see main.go).
+type Config struct {
+	DataDir        string
+	BaseURL        string
+	SessionSecret  []byte
+	ReservationTTL time.Duration
+	SweepInterval  time.Duration
+	Production     bool
+	Logger         *slog.Logger
+
+	// BcryptCost is the password hashing cost; 0 means bcrypt's default.
+	// Tests lower it, which is the only reason it is here.
+	BcryptCost int
+	// Events tunes the bus (poll interval, read-your-writes bound).
+	Events events.Options
+}
+
+// App is the running process's parts.
+type App struct {
+	cfg    Config
+	logger *slog.Logger
+
+	DBs      []*db.DB
+	Bus      *events.Bus
+	Views    *views.Views
+	Sessions *web.Sessions
+	Renderer *web.Renderer
+
+	Auth       *auth.Store
+	Tickets    *tickets.Store
+	limiter    *auth.Limiter
+
+	handler   http.Handler
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens every module's file, applies migrations and wires the modules'
+// events. Nothing runs in the background until Start.
+func Open(ctx context.Context, cfg Config) (_ *App, err error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+
+	open := func(name string, m db.Migrations) (*db.DB, error) {
+		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), m)
+		if err != nil {
+			return nil, err
+		}
+		a.DBs = append(a.DBs, d)
+		return d, nil
+	}
+	authDB, err := open("auth", auth.Migrations())
+	if err != nil {
+		return nil, err
+	}
+	ticketsDB, err := open("tickets", tickets.Migrations())
+	if err != nil {
+		return nil, err
+	}
+
+
+	a.Bus = events.NewBus(logger, cfg.Events)
+	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
+	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB))
+	a.limiter = auth.NewLimiter(10, 15*time.Minute)
+
+	// The event flow between modules, as in the seed's NATS subscriptions.
+
+	if a.Views, err = views.New(); err != nil {
+		return nil, err
+	}
+	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL)); err != nil {
+		return nil, err
+	}
+	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions}
+	a.handler = NewServer(a)
+	return a, nil
+}
+
+// Start runs the consumers and the expiration sweeper until ctx ends or
+// Close. The sweeper's first run is immediate, so deadlines that passed
+// while the process was down are swept at once.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.Bus.Start(ctx); err != nil {
+		return fmt.Errorf("start consumers: %w", err)
+	}
+	return nil
+}
+
+// DB returns the module file named name ("orders"), nil if there is none.
+// For operations and tests (the invariant checker); modules get theirs
+// at wiring time.
+func (a *App) DB(name string) *db.DB {
+	for _, d := range a.DBs {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the background work, then closes the files. Calling it again
+// returns the first result.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		if a.Bus != nil {
+			a.Bus.Stop()
+		}
+		var errs []error
+		for _, d := range a.DBs {
+			if err := d.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close %s: %w", d.Name, err))
+			}
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+func isHTTPS(baseURL string) bool {
+	return len(baseURL) >= 8 && baseURL[:8] == "https://"
+}

@@ -1,0 +1,236 @@
+// Package apptest runs the whole app for tests: every module on real SQLite
+// files in t.TempDir(), consumers running, the real handler tree behind an
+// httptest.Server, and clients with their own cookie jars.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"ticketing/app"
+	"ticketing/app/web"
+	"ticketing/events"
+)
+
+// Harness is a running app.
+type Harness struct {
+	App    *app.App
+	Config app.Config
+	URL    string
+	Server *httptest.Server
+}
+
+// Option changes the config before the app opens.
+type Option func(*app.Config)
+
+// WithDataDir runs the app on dir instead of a new temporary directory, so a
+// test can restart it on the same files.
+func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = dir } }
+
+// WithConfig lets a test set anything else.
+func WithConfig(f func(*app.Config)) Option { return Option(f) }
+
+// config is the test configuration: fast password hashing, quick retries.
+func config(t testing.TB, opts []Option) app.Config {
+	cfg := app.Config{
+		DataDir:        t.TempDir(),
+		BaseURL:        "http://127.0.0.1",
+		SessionSecret:  bytes.Repeat([]byte("k"), 32),
+		ReservationTTL: 15 * time.Minute,
+		SweepInterval:  100 * time.Millisecond,
+		BcryptCost:     bcrypt.MinCost,
+		Events:         events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// Open opens the app without starting its consumers or sweeper, as if the
+// process had stopped right after its last commit. The test closes it (it
+// is also closed when the test ends).
+func Open(t testing.TB, opts ...Option) *app.App {
+	t.Helper()
+	a, err := app.Open(context.Background(), config(t, opts))
+	require.NoError(t, err)
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// New starts the app and stops it when the test ends.
+func New(t testing.TB, opts ...Option) *Harness {
+	t.Helper()
+	cfg := config(t, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.Start(ctx))
+	srv := httptest.NewServer(a.Handler())
+	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv}
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		require.NoError(t, a.Close())
+	})
+	return h
+}
+
+// Client is one browser or API client: its own cookie jar.
+type Client struct {
+	base string
+	http *http.Client
+	// Header is added to every request (e.g. HX-Request).
+	Header http.Header
+}
+
+// Client returns a new client with an empty cookie jar. It does not follow
+// redirects, so tests see the 303s.
+func (h *Harness) Client(t testing.TB) *Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &Client{
+		base:   h.URL,
+		Header: http.Header{},
+		http: &http.Client{
+			Jar:           jar,
+			Timeout:       30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Do sends a request. A non-nil body is sent as JSON, except a string,
+// which is sent as is (still declared as JSON: use Request for anything
+// else).
+func (c *Client) Do(t testing.TB, method, path string, body any) *http.Response {
+	t.Helper()
+	var r io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r, ct = strings.NewReader(b), "application/json"
+	default:
+		buf, err := json.Marshal(b)
+		require.NoError(t, err)
+		r, ct = bytes.NewReader(buf), "application/json"
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	require.NoError(t, err)
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	return c.Request(t, req)
+}
+
+// Request sends req with the client's cookies and headers.
+func (c *Client) Request(t testing.TB, req *http.Request) *http.Response {
+	t.Helper()
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	require.NoError(t, err)
+	return resp
+}
+
+// JSON sends a JSON request and decodes the response body into out (when
+// out is non-nil and there is a body). It returns the status.
+func (c *Client) JSON(t testing.TB, method, path string, body, out any) int {
+	t.Helper()
+	resp := c.Do(t, method, path, body)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && len(b) > 0 {
+		require.NoError(t, json.Unmarshal(b, out), "decode %s %s: %s", method, path, b)
+	}
+	return resp.StatusCode
+}
+
+// Get fetches a page and parses it.
+func (c *Client) Get(t testing.TB, path string) (*http.Response, *goquery.Document) {
+	t.Helper()
+	resp := c.Do(t, http.MethodGet, path, nil)
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	require.NoError(t, err)
+	return resp, doc
+}
+
+// Form posts a form the way a browser with JavaScript off does, including
+// the CSRF token from the cookie the site set (GET any page first; Form
+// does a GET of "/" if the client has no token yet). It does not follow the
+// redirect.
+func (c *Client) Form(t testing.TB, path string, values url.Values) *http.Response {
+	t.Helper()
+	token := c.csrf()
+	if token == "" {
+		resp := c.Do(t, http.MethodGet, "/", nil)
+		resp.Body.Close()
+		token = c.csrf()
+	}
+	v := url.Values{}
+	for k, vs := range values {
+		v[k] = vs
+	}
+	v.Set("_csrf", token)
+	req, err := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(v.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.Request(t, req)
+}
+
+func (c *Client) csrf() string {
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == "_csrf" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// SignUp creates a user through the API and leaves the client signed in.
+func (c *Client) SignUp(t testing.TB, email, password string) web.User {
+	t.Helper()
+	var u web.User
+	status := c.JSON(t, http.MethodPost, "/api/users/signup", map[string]string{"email": email, "password": password}, &u)
+	require.Equal(t, http.StatusCreated, status, "sign up %s", email)
+	return u
+}
+
+// Body reads and closes a response body.
+func Body(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// Doc parses a response body as HTML.
+func Doc(t testing.TB, resp *http.Response) *goquery.Document {
+	t.Helper()
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	require.NoError(t, err)
+	return doc
+}

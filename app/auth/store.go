@@ -1,0 +1,101 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"ticketing/app/problem"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// Store is all SQL on auth.db.
+type Store struct {
+	db   *db.DB
+	log  *events.Log
+	cost int
+	// dummyHash is compared against when the email is unknown, so that a
+	// wrong email costs as much time as a wrong password and response
+	// times do not reveal which emails have accounts.
+	dummyHash []byte
+}
+
+// NewStore returns the store; cost is bcrypt's (0 means its default).
+func NewStore(d *db.DB, log *events.Log, cost int) *Store {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a real password"), cost)
+	if err != nil {
+		panic(fmt.Sprintf("auth: bcrypt cost %d: %v", cost, err)) // a wiring bug
+	}
+	return &Store{db: d, log: log, cost: cost, dummyHash: dummy}
+}
+
+var errInvalidCredentials = problem.New(problem.Invalid, "Invalid credentials")
+
+// SignUp creates an account and appends user:created in the same
+// transaction. A taken email is a Conflict, "Email in use".
+func (s *Store) SignUp(ctx context.Context, email, password string) (User, error) {
+	email = normaliseEmail(email)
+	if err := validateSignUp(email, password); err != nil {
+		return User{}, err
+	}
+	// Hash outside the transaction: it takes tens of milliseconds and the
+	// writer connection is shared by the whole module.
+	hash, err := bcrypt.GenerateFromPassword([]byte(strings.TrimSpace(password)), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := User{ID: db.NewID(), Email: email, CreatedAt: time.Now().UTC()}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)",
+			u.ID, u.Email, string(hash), db.Timestamp(u.CreatedAt))
+		if db.IsUniqueViolation(err) {
+			return &problem.Error{Kind: problem.Conflict, Message: "Email in use", Fields: map[string]string{"email": "Email in use"}}
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		_, err = s.log.Append(ctx, tx, EventUserCreated, u.ID, 1, UserCreated{ID: u.ID, Email: u.Email})
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// SignIn checks an email and password. Unknown email and wrong password
+// are the same error, after the same amount of work.
+func (s *Store) SignIn(ctx context.Context, email, password string) (User, error) {
+	email = normaliseEmail(email)
+	if err := validateSignIn(email, password); err != nil {
+		return User{}, err
+	}
+	var (
+		u       User
+		hash    string
+		created string
+	)
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, email, password_hash, created_at FROM users WHERE email = ?", email).
+		Scan(&u.ID, &u.Email, &hash, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return User{}, errInvalidCredentials
+	case err != nil:
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(strings.TrimSpace(password))) != nil {
+		return User{}, errInvalidCredentials
+	}
+	u.CreatedAt, _ = db.ParseTime(created)
+	return u, nil
+}

@@ -1,0 +1,28 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"ticketing/app/auth"
+	"ticketing/app/tickets"
+	"ticketing/app/web"
+	"ticketing/static"
+)
+
+// routes is the whole HTTP surface on one screen: operations, static files,
+// then each module's JSON API (under /api) and pages.
+func routes(e *echo.Echo, a *App) {
+	e.GET("/healthz", handleHealth(a))
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
+
+	api := e.Group("/api", web.RequireJSON)
+	site := e.Group("")
+
+	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
+	tickets.Routes(api, site, a.Tickets, a.Renderer)
+
+	// Anything else under /api is a JSON 404, not a page.
+	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+}

@@ -1,0 +1,253 @@
+package tickets
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"ticketing/app/problem"
+	"ticketing/app/web"
+)
+
+// Routes registers the JSON API (the seed's /api/tickets) and the pages.
+func Routes(api, site *echo.Group, s *Store, r *web.Renderer) {
+	api.POST("/tickets", handleAPICreate(s), web.RequireUser)
+	api.GET("/tickets", handleAPIList(s))
+	api.GET("/tickets/:id", handleAPIShow(s))
+	api.PUT("/tickets/:id", handleAPIUpdate(s), web.RequireUser)
+
+	site.GET("/", handleHome(s, r))
+	site.GET("/tickets/new", handleNew(r), web.RequireUser)
+	site.POST("/tickets", handleCreate(s, r), web.RequireUser)
+	site.GET("/tickets/:id", handleShow(s, r))
+	site.GET("/tickets/:id/edit", handleEdit(s, r), web.RequireUser)
+	site.POST("/tickets/:id/edit", handleUpdate(s, r), web.RequireUser)
+}
+
+// ticketInput is the API's body. Price stays raw JSON so that 10.55
+// becomes 1055 cents exactly, never through a float, and a price sent as a
+// string is a field error rather than a malformed body.
+type ticketInput struct {
+	Title string          `json:"title"`
+	Price json.RawMessage `json:"price"`
+}
+
+// parse validates both fields at once, so every error comes back together.
+func (in ticketInput) parse() (string, int64, error) {
+	fields := map[string]string{}
+	raw := strings.TrimSpace(string(in.Price))
+	if strings.HasPrefix(raw, `"`) {
+		raw = "not a number"
+	} else if raw == "null" {
+		raw = ""
+	}
+	price, err := ParsePrice(raw)
+	if p, ok := problem.As(err); ok {
+		fields["price"] = p.Fields["price"]
+	}
+	if _, err := validate(in.Title, max(price, 1)); err != nil {
+		if p, ok := problem.As(err); ok && p.Fields["title"] != "" {
+			fields["title"] = p.Fields["title"]
+		}
+	}
+	return in.Title, price, problem.Fields(fields)
+}
+
+func handleAPICreate(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in ticketInput
+		if err := web.Bind(c, &in); err != nil {
+			return err
+		}
+		title, price, err := in.parse()
+		if err != nil {
+			return err
+		}
+		t, err := s.Create(c.Request().Context(), web.CurrentUser(c).ID, title, price)
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusCreated, t)
+	}
+}
+
+func listQuery(c echo.Context) ListQuery {
+	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	return ListQuery{Query: c.QueryParam("q"), Limit: limit, Before: c.QueryParam("before")}
+}
+
+func handleAPIList(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.ListOnSale(c.Request().Context(), listQuery(c))
+		if err != nil {
+			return err
+		}
+		if p.Next != "" {
+			c.Response().Header().Set("Link", `</api/tickets?before=`+p.Next+`>; rel="next"`)
+		}
+		if p.Tickets == nil {
+			p.Tickets = []Ticket{}
+		}
+		return web.JSON(c, http.StatusOK, p.Tickets)
+	}
+}
+
+func handleAPIShow(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		t, err := s.Get(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusOK, t)
+	}
+}
+
+func handleAPIUpdate(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		// The seed's order of checks: 404, then ownership, then the body.
+		t, err := s.Get(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if t.UserID != web.CurrentUser(c).ID {
+			return problem.New(problem.Forbidden, "Not authorized")
+		}
+		var in ticketInput
+		if err := web.Bind(c, &in); err != nil {
+			return err
+		}
+		title, price, err := in.parse()
+		if err != nil {
+			return err
+		}
+		t, err = s.Update(c.Request().Context(), t.ID, web.CurrentUser(c).ID, title, price)
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusOK, t)
+	}
+}
+
+// homePage is the list of tickets on sale.
+type homePage struct {
+	Query   string
+	Tickets []Ticket
+	Next    string
+}
+
+func handleHome(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		q := listQuery(c)
+		p, err := s.ListOnSale(c.Request().Context(), q)
+		if err != nil {
+			return err
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "tickets/home", Fragment: "ticket-list", Title: "Tickets for sale",
+			Data: homePage{Query: q.Query, Tickets: p.Tickets, Next: p.Next}})
+	}
+}
+
+// formPage is the new and edit forms.
+type formPage struct {
+	Ticket Ticket // zero for a new ticket
+	Form   web.Form
+}
+
+func handleNew(r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return r.Render(c, http.StatusOK, web.View{Page: "tickets/new", Title: "Sell a ticket", Data: formPage{}})
+	}
+}
+
+// parseForm reads the title and price fields, with every error at once.
+func parseForm(form web.Form) (string, int64, error) {
+	// The field's text is what a JSON number would be, so both the form
+	// and the API go through parse.
+	return ticketInput{Title: form.Value("title"), Price: json.RawMessage(strings.TrimSpace(form.Value("price")))}.parse()
+}
+
+func handleCreate(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		form := web.FormValues(c, "title", "price")
+		title, price, err := parseForm(form)
+		var t Ticket
+		if err == nil {
+			t, err = s.Create(c.Request().Context(), web.CurrentUser(c).ID, title, price)
+		}
+		if form.Invalid(err) {
+			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "tickets/new", Fragment: "ticket-form", Title: "Sell a ticket", Data: formPage{Form: form}})
+		}
+		if err != nil {
+			return err
+		}
+		return web.Redirect(c, "/tickets/"+t.ID)
+	}
+}
+
+// showPage is one ticket.
+type showPage struct {
+	Ticket  Ticket
+	IsOwner bool
+}
+
+func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		t, err := s.Get(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		u := web.CurrentUser(c)
+		return r.Render(c, http.StatusOK, web.View{Page: "tickets/show", Title: t.Title,
+			Data: showPage{Ticket: t, IsOwner: u != nil && u.ID == t.UserID}})
+	}
+}
+
+// ownTicket loads a ticket the signed-in user may edit.
+func ownTicket(c echo.Context, s *Store) (Ticket, error) {
+	t, err := s.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return Ticket{}, err
+	}
+	if t.UserID != web.CurrentUser(c).ID {
+		return Ticket{}, problem.New(problem.Forbidden, "Only the seller can edit this ticket")
+	}
+	return t, nil
+}
+
+func handleEdit(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		t, err := ownTicket(c, s)
+		if err != nil {
+			return err
+		}
+		form := web.Form{Values: map[string]string{"title": t.Title, "price": string(Units(t.PriceCents))}}
+		if t.Reserved() {
+			form.Message = "This ticket is reserved by a buyer, so it cannot be edited."
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "tickets/edit", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
+	}
+}
+
+func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		t, err := ownTicket(c, s)
+		if err != nil {
+			return err
+		}
+		form := web.FormValues(c, "title", "price")
+		title, price, err := parseForm(form)
+		if err == nil {
+			t, err = s.Update(c.Request().Context(), t.ID, web.CurrentUser(c).ID, title, price)
+		}
+		if form.Invalid(err) {
+			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "tickets/edit", Fragment: "ticket-form", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
+		}
+		if err != nil {
+			return err
+		}
+		return web.Redirect(c, "/tickets/"+t.ID)
+	}
+}

@@ -1,0 +1,288 @@
+package tickets
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"ticketing/app/problem"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// Store is all SQL on tickets.db.
+type Store struct {
+	db  *db.DB
+	log *events.Log
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewStore returns the store.
+func NewStore(d *db.DB, log *events.Log) *Store {
+	return &Store{db: d, log: log, Now: time.Now}
+}
+
+var errNotFound = problem.New(problem.NotFound, "Ticket not found")
+
+const columns = "id, title, price, user_id, version, coalesce(order_id, ''), created_at, updated_at"
+
+type scanner interface{ Scan(...any) error }
+
+func scan(row scanner) (Ticket, error) {
+	var t Ticket
+	var created, updated string
+	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated); err != nil {
+		return Ticket{}, err
+	}
+	t.CreatedAt, _ = db.ParseTime(created)
+	t.UpdatedAt, _ = db.ParseTime(updated)
+	return t, nil
+}
+
+// Create lists a new ticket and appends ticket:created with it.
+func (s *Store) Create(ctx context.Context, userID, title string, priceCents int64) (Ticket, error) {
+	title, err := validate(title, priceCents)
+	if err != nil {
+		return Ticket{}, err
+	}
+	now := s.Now().UTC()
+	t := Ticket{ID: db.NewID(), Title: title, PriceCents: priceCents, UserID: userID, Version: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO tickets (id, title, price, user_id, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Title, t.PriceCents, t.UserID, t.Version, db.Timestamp(now), db.Timestamp(now))
+		if err != nil {
+			return fmt.Errorf("insert ticket: %w", err)
+		}
+		_, err = s.log.Append(ctx, tx, EventTicketCreated, t.ID, t.Version, changed(t))
+		return err
+	})
+	if err != nil {
+		return Ticket{}, err
+	}
+	return t, nil
+}
+
+// Update changes a ticket's title and price. Only its seller may, and not
+// while an order holds it; the check and the write share one transaction,
+// so an order that locks the ticket cannot slip in between.
+func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents int64) (Ticket, error) {
+	var t Ticket
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var err error
+		t, err = find(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if t.UserID != userID {
+			return problem.New(problem.Forbidden, "Not authorized")
+		}
+		title, err := validate(title, priceCents)
+		if err != nil {
+			return err
+		}
+		if t.Reserved() {
+			return problem.New(problem.Conflict, "Cannot edit a reserved ticket")
+		}
+		t.Title, t.PriceCents = title, priceCents
+		return s.save(ctx, tx, &t)
+	})
+	if err != nil {
+		return Ticket{}, err
+	}
+	return t, nil
+}
+
+// save bumps the version, writes t and appends ticket:updated.
+func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket) error {
+	t.Version++
+	t.UpdatedAt = s.Now().UTC()
+	var orderID any
+	if t.OrderID != "" {
+		orderID = t.OrderID
+	}
+	_, err := tx.ExecContext(ctx,
+		"UPDATE tickets SET title = ?, price = ?, version = ?, order_id = ?, updated_at = ? WHERE id = ?",
+		t.Title, t.PriceCents, t.Version, orderID, db.Timestamp(t.UpdatedAt), t.ID)
+	if err != nil {
+		return fmt.Errorf("update ticket %s: %w", t.ID, err)
+	}
+	_, err = s.log.Append(ctx, tx, EventTicketUpdated, t.ID, t.Version, changed(*t))
+	return err
+}
+
+func find(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
+	if !db.ValidID(id) {
+		return Ticket{}, errNotFound
+	}
+	t, err := scan(tx.QueryRowContext(ctx, "SELECT "+columns+" FROM tickets WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, errNotFound
+	}
+	if err != nil {
+		return Ticket{}, fmt.Errorf("find ticket %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Get returns a ticket, reserved or not.
+func (s *Store) Get(ctx context.Context, id string) (Ticket, error) {
+	if !db.ValidID(id) {
+		return Ticket{}, errNotFound
+	}
+	t, err := scan(s.db.Read().QueryRowContext(ctx, "SELECT "+columns+" FROM tickets WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, errNotFound
+	}
+	if err != nil {
+		return Ticket{}, fmt.Errorf("get ticket %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// ListQuery selects a page of tickets on sale.
+type ListQuery struct {
+	Query  string // case-insensitive substring of the title
+	Limit  int    // default 50, at most 100
+	Before string // cursor from a previous Page.Next
+}
+
+// Page is one page of tickets, newest first; Next is the cursor of the
+// following page, "" on the last.
+type Page struct {
+	Tickets []Ticket
+	Next    string
+}
+
+// listSQL reads the tickets on sale through the tickets_on_sale partial
+// index, newest first, with a keyset cursor: the cost of a page does not
+// grow with the number of reserved tickets or with the page number.
+const listSQL = "SELECT " + columns + " FROM tickets INDEXED BY tickets_on_sale WHERE order_id IS NULL"
+
+// ListOnSale returns a page of the tickets not reserved.
+func (s *Store) ListOnSale(ctx context.Context, q ListQuery) (Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 100)
+	query, args := listSQL, []any{}
+	if q.Before != "" {
+		created, id, ok := decodeCursor(q.Before)
+		if !ok {
+			return Page{}, &problem.Error{Kind: problem.Invalid, Message: "Invalid page cursor", Fields: map[string]string{"before": "Invalid page cursor"}}
+		}
+		query += " AND (created_at, id) < (?, ?)"
+		args = append(args, created, id)
+	}
+	if term := strings.TrimSpace(q.Query); term != "" {
+		query += " AND title LIKE ? ESCAPE '\\'"
+		args = append(args, "%"+likeEscape(term)+"%")
+	}
+	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, limit+1)
+
+	rows, err := s.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list tickets: %w", err)
+	}
+	defer rows.Close()
+	var p Page
+	for rows.Next() {
+		t, err := scan(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("list tickets: %w", err)
+		}
+		p.Tickets = append(p.Tickets, t)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list tickets: %w", err)
+	}
+	if len(p.Tickets) > limit {
+		p.Tickets = p.Tickets[:limit]
+		last := p.Tickets[limit-1]
+		p.Next = encodeCursor(db.Timestamp(last.CreatedAt), last.ID)
+	}
+	return p, nil
+}
+
+// ForSeller returns every ticket a seller listed, newest first.
+func (s *Store) ForSeller(ctx context.Context, userID string) ([]Ticket, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+columns+" FROM tickets WHERE user_id = ? ORDER BY created_at DESC, id DESC", userID)
+	if err != nil {
+		return nil, fmt.Errorf("list seller's tickets: %w", err)
+	}
+	defer rows.Close()
+	var out []Ticket
+	for rows.Next() {
+		t, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list seller's tickets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func encodeCursor(created, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(created + "|" + id))
+}
+
+func decodeCursor(c string) (created, id string, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", "", false
+	}
+	created, id, ok = strings.Cut(string(b), "|")
+	if !ok || !db.ValidID(id) {
+		return "", "", false
+	}
+	if _, err := db.ParseTime(created); err != nil {
+		return "", "", false
+	}
+	return created, id, true
+}
+
+// lock marks the ticket as held by orderID (order:created). Replays are
+// no-ops: a ticket already held by that order is left alone.
+func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string) error {
+	t, err := find(ctx, tx, ticketID)
+	if err != nil {
+		return fmt.Errorf("lock ticket %s for order %s: %w", ticketID, orderID, err)
+	}
+	switch t.OrderID {
+	case orderID:
+		return nil
+	case "":
+		t.OrderID = orderID
+		return s.save(ctx, tx, &t)
+	default:
+		// The orders module's unique index makes this impossible for live
+		// orders; if it happens the two files disagree, which must be
+		// visible rather than papered over.
+		return fmt.Errorf("lock ticket %s for order %s: held by order %s", ticketID, orderID, t.OrderID)
+	}
+}
+
+// unlock puts the ticket back on sale (order:cancelled), if that order
+// holds it.
+func (s *Store) unlock(ctx context.Context, tx *db.Tx, ticketID, orderID string) error {
+	t, err := find(ctx, tx, ticketID)
+	if err != nil {
+		return fmt.Errorf("unlock ticket %s for order %s: %w", ticketID, orderID, err)
+	}
+	if t.OrderID != orderID {
+		return nil // already released, or held by a later order
+	}
+	t.OrderID = ""
+	return s.save(ctx, tx, &t)
+}

@@ -1,0 +1,157 @@
+// Package tickets owns the tickets for sale (tickets.db): title, price in
+// integer cents, seller, version, and the order holding the ticket while it
+// is reserved or sold. It publishes ticket:created and ticket:updated, and
+// consumes the orders module's order:created (lock) and order:cancelled
+// (unlock), so that a reserved ticket leaves the list and cannot be edited.
+package tickets
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"ticketing/app/problem"
+	"ticketing/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns tickets.db's schema.
+func Migrations() db.Migrations {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return db.Migrations{Name: "tickets", FS: sub}
+}
+
+// Ticket is one ticket.
+type Ticket struct {
+	ID         string
+	Title      string
+	PriceCents int64
+	UserID     string
+	Version    int64
+	OrderID    string // "" unless reserved or sold
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Reserved reports whether an order holds the ticket.
+func (t Ticket) Reserved() bool { return t.OrderID != "" }
+
+// MarshalJSON writes the seed's shape: {id, title, price, userId, version,
+// orderId}, the price in currency units and orderId null while on sale.
+func (t Ticket) MarshalJSON() ([]byte, error) {
+	var orderID *string
+	if t.OrderID != "" {
+		orderID = &t.OrderID
+	}
+	return json.Marshal(struct {
+		ID      string      `json:"id"`
+		Title   string      `json:"title"`
+		Price   json.Number `json:"price"`
+		UserID  string      `json:"userId"`
+		Version int64       `json:"version"`
+		OrderID *string     `json:"orderId"`
+	}{t.ID, t.Title, Units(t.PriceCents), t.UserID, t.Version, orderID})
+}
+
+// Events this module appends.
+const (
+	EventTicketCreated = "ticket:created"
+	EventTicketUpdated = "ticket:updated"
+)
+
+// Changed is the payload of ticket:created and ticket:updated: the whole
+// ticket after the change. Price is in integer cents; OrderID is "" while
+// the ticket is on sale.
+type Changed struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Price   int64  `json:"price"`
+	UserID  string `json:"userId"`
+	OrderID string `json:"orderId"`
+	Version int64  `json:"version"`
+}
+
+func changed(t Ticket) Changed {
+	return Changed{ID: t.ID, Title: t.Title, Price: t.PriceCents, UserID: t.UserID, OrderID: t.OrderID, Version: t.Version}
+}
+
+const (
+	maxTitle = 120
+	// maxPrice keeps prices sane (and far from int64 overflow): $1,000,000.
+	maxPrice = 100_000_000
+)
+
+// ParsePrice reads a price in currency units ("20", "10.5", "10.55") into
+// integer cents, exactly: no floating point on the way.
+func ParsePrice(s string) (int64, error) {
+	invalid := func(msg string) error {
+		return &problem.Error{Kind: problem.Invalid, Message: msg, Fields: map[string]string{"price": msg}}
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, invalid("Price is required")
+	}
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, hasDot := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if whole == "" || !digits(whole) || (hasDot && !digits(frac)) || (hasDot && frac == "") {
+		return 0, invalid("Price must be a number")
+	}
+	if len(frac) > 2 {
+		return 0, invalid("Price must have at most two decimals")
+	}
+	if len(whole) > 9 {
+		return 0, invalid("Price must be at most 1,000,000")
+	}
+	w, _ := strconv.ParseInt(whole, 10, 64)
+	frac += strings.Repeat("0", 2-len(frac))
+	f, _ := strconv.ParseInt(frac, 10, 64)
+	cents := w*100 + f
+	if neg || cents <= 0 {
+		return 0, invalid("Price must be greater than 0")
+	}
+	if cents > maxPrice {
+		return 0, invalid("Price must be at most 1,000,000")
+	}
+	return cents, nil
+}
+
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Units formats cents as a JSON number in currency units: 2000 → 20,
+// 1050 → 10.5, 1055 → 10.55.
+func Units(cents int64) json.Number {
+	s := strconv.FormatInt(cents/100, 10)
+	if r := cents % 100; r != 0 {
+		s += strings.TrimRight("."+strconv.FormatInt(100+r, 10)[1:], "0")
+	}
+	return json.Number(s)
+}
+
+func validate(title string, priceCents int64) (string, error) {
+	title = strings.TrimSpace(title)
+	fields := map[string]string{}
+	switch {
+	case title == "":
+		fields["title"] = "Title is required"
+	case len([]rune(title)) > maxTitle:
+		fields["title"] = "Title must be at most 120 characters"
+	}
+	if priceCents <= 0 {
+		fields["price"] = "Price must be greater than 0"
+	} else if priceCents > maxPrice {
+		fields["price"] = "Price must be at most 1,000,000"
+	}
+	return title, problem.Fields(fields)
+}

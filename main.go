@@ -1,0 +1,211 @@
+// Command ticketing is a concert-ticket marketplace in one process: auth,
+// tickets, orders, expiration and payments as modules, each with its own
+// SQLite file, connected by event logs. See README.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"ticketing/app"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ticketing:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the process's configuration, read from the environment.
+type config struct {
+	Addr           string
+	DataDir        string
+	BaseURL        string
+	SessionSecret  string
+	ReservationTTL time.Duration
+	SweepInterval  time.Duration
+	Production     bool
+}
+
+// loadConfig reads the environment (DESIGN.md "Configuration"). A value that
+// does not parse is an error that names the variable, not a default.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Addr:           ":8080",
+		DataDir:        "./data",
+		BaseURL:        "http://localhost:8080",
+		ReservationTTL: 15 * time.Minute,
+		SweepInterval:  time.Second,
+	}
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	str("ADDR", &cfg.Addr)
+	str("DATA_DIR", &cfg.DataDir)
+	str("BASE_URL", &cfg.BaseURL)
+	cfg.SessionSecret = getenv("SESSION_SECRET")
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+
+	var errs []error
+	dur := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 15m or 1s", name, v))
+			return
+		}
+		*dst = d
+	}
+	dur("RESERVATION_TTL", &cfg.ReservationTTL)
+	dur("SWEEP_INTERVAL", &cfg.SweepInterval)
+
+	switch env := getenv("APP_ENV"); env {
+	case "", "development", "test":
+	case "production":
+		cfg.Production = true
+	default:
+		errs = append(errs, fmt.Errorf("APP_ENV=%q: want production, development or empty", env))
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("ADDR=%q: want host:port such as :8080", cfg.Addr))
+	}
+	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+		errs = append(errs, fmt.Errorf("BASE_URL=%q: want an http:// or https:// URL", cfg.BaseURL))
+	}
+	if cfg.Production && cfg.SessionSecret == "" {
+		errs = append(errs, errors.New("SESSION_SECRET is required when APP_ENV=production (at least 32 characters)"))
+	}
+	if cfg.SessionSecret != "" && len(cfg.SessionSecret) < 32 {
+		errs = append(errs, errors.New("SESSION_SECRET must be at least 32 characters"))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// sessionSecret returns the configured secret, or the one generated into
+// the data directory on first start, so sessions survive restarts without
+// any configuration in development.
+func sessionSecret(cfg config) ([]byte, error) {
+	if cfg.SessionSecret != "" {
+		return []byte(cfg.SessionSecret), nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "session.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("%s is too short; delete it to generate a new one", path)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read session secret: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	s := hex.EncodeToString(key)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write session secret (is DATA_DIR writable?): %w", err)
+	}
+	return []byte(s), nil
+}
+
+// run is the whole program, with its dependencies passed in so tests can
+// run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.Production {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	logger := slog.New(handler)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	secret, err := sessionSecret(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, app.Config{
+		DataDir:        cfg.DataDir,
+		BaseURL:        cfg.BaseURL,
+		SessionSecret:  secret,
+		ReservationTTL: cfg.ReservationTTL,
+		SweepInterval:  cfg.SweepInterval,
+		Production:     cfg.Production,
+		Logger:         logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	// bg ends the background loops only after HTTP has drained, so requests
+	// in flight still see their events applied.
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	if err := a.Start(bg); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "base_url", cfg.BaseURL)
+	fmt.Fprintf(stdout, "ticketing: listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Fly sends SIGINT and waits kill_timeout (5 s) before SIGKILL.
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("shutdown: connections still open", "err", err)
+	}
+	cancelBG()
+	if err := a.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
