@@ -48,9 +48,9 @@ type App struct {
 	Sessions *web.Sessions
 	Renderer *web.Renderer
 
-	Auth       *auth.Store
-	Tickets    *tickets.Store
-	limiter    *auth.Limiter
+	Auth    *auth.Store
+	Tickets *tickets.Store
+	limiter *auth.Limiter
 
 	handler   http.Handler
 	closeOnce sync.Once
@@ -87,7 +87,6 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
