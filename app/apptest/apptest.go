@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,10 @@ func config(t testing.TB, opts []Option) app.Config {
 		SweepInterval:  100 * time.Millisecond,
 		BcryptCost:     bcrypt.MinCost,
 		Events:         events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if os.Getenv("TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	for _, o := range opts {
 		o(&cfg)
