@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"ticketing/app/auth"
+	"ticketing/app/expiration"
+	"ticketing/app/orders"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/db"
@@ -48,9 +50,12 @@ type App struct {
 	Sessions *web.Sessions
 	Renderer *web.Renderer
 
-	Auth    *auth.Store
-	Tickets *tickets.Store
-	limiter *auth.Limiter
+	Auth       *auth.Store
+	Tickets    *tickets.Store
+	Orders     *orders.Store
+	Expiration *expiration.Store
+	Sweeper    *expiration.Sweeper
+	limiter    *auth.Limiter
 
 	handler   http.Handler
 	closeOnce sync.Once
@@ -88,12 +93,30 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 
+	ordersDB, err := open("orders", orders.Migrations())
+	if err != nil {
+		return nil, err
+	}
+	expirationDB, err := open("expiration", expiration.Migrations())
+	if err != nil {
+		return nil, err
+	}
+
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
 	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB))
+	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL)
+	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(10, 15*time.Minute)
 
 	// The event flow between modules, as in the seed's NATS subscriptions.
+	tickets.Subscribe(a.Bus.Consumers(ticketsDB), a.Tickets)
+	orders.Subscribe(a.Bus.Consumers(ordersDB), a.Orders)
+	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
+
+	if a.Sweeper, err = expiration.NewSweeper(a.Expiration, cfg.SweepInterval, logger); err != nil {
+		return nil, err
+	}
 
 	if a.Views, err = views.New(); err != nil {
 		return nil, err
@@ -113,6 +136,7 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.Bus.Start(ctx); err != nil {
 		return fmt.Errorf("start consumers: %w", err)
 	}
+	a.Sweeper.Start()
 	return nil
 }
 
@@ -135,6 +159,11 @@ func (a *App) Handler() http.Handler { return a.handler }
 // returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.Sweeper != nil {
+			if err := a.Sweeper.Stop(); err != nil {
+				a.logger.Warn("stop sweeper", "err", err)
+			}
+		}
 		if a.Bus != nil {
 			a.Bus.Stop()
 		}

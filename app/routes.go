@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ticketing/app/auth"
+	"ticketing/app/orders"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/static"
@@ -22,6 +23,7 @@ func routes(e *echo.Echo, a *App) {
 
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
 	tickets.Routes(api, site, a.Tickets, a.Renderer)
+	orders.Routes(api, site, a.Orders, a.Renderer)
 
 	// Anything else under /api is a JSON 404, not a page.
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -223,7 +223,7 @@ func handleEdit(s *Store, r *web.Renderer) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		form := web.Form{Values: map[string]string{"title": t.Title, "price": string(Units(t.PriceCents))}}
+		form := web.Form{Values: map[string]string{"title": t.Title, "price": string(web.Units(t.PriceCents))}}
 		if t.Reserved() {
 			form.Message = "This ticket is reserved by a buyer, so it cannot be edited."
 		}

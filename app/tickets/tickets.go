@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ticketing/app/problem"
+	"ticketing/app/web"
 	"ticketing/db"
 )
 
@@ -55,7 +56,7 @@ func (t Ticket) MarshalJSON() ([]byte, error) {
 		UserID  string      `json:"userId"`
 		Version int64       `json:"version"`
 		OrderID *string     `json:"orderId"`
-	}{t.ID, t.Title, Units(t.PriceCents), t.UserID, t.Version, orderID})
+	}{t.ID, t.Title, web.Units(t.PriceCents), t.UserID, t.Version, orderID})
 }
 
 // Events this module appends.
@@ -129,15 +130,6 @@ func digits(s string) bool {
 	return true
 }
 
-// Units formats cents as a JSON number in currency units: 2000 → 20,
-// 1050 → 10.5, 1055 → 10.55.
-func Units(cents int64) json.Number {
-	s := strconv.FormatInt(cents/100, 10)
-	if r := cents % 100; r != 0 {
-		s += strings.TrimRight("."+strconv.FormatInt(100+r, 10)[1:], "0")
-	}
-	return json.Number(s)
-}
 
 func validate(title string, priceCents int64) (string, error) {
 	title = strings.TrimSpace(title)

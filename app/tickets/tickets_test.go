@@ -59,7 +59,7 @@ func TestParsePrice(t *testing.T) {
 
 func TestUnits(t *testing.T) {
 	for cents, want := range map[int64]string{2000: "20", 1050: "10.5", 1055: "10.55", 1: "0.01", 10: "0.1", 100_000_000: "1000000"} {
-		assert.Equal(t, want, string(tickets.Units(cents)))
+		assert.Equal(t, want, string(web.Units(cents)))
 	}
 }
 

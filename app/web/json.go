@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -101,4 +102,19 @@ func RequireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// Units formats integer cents as a JSON number in currency units, the
+// seed's price format: 2000 → 20, 1050 → 10.5, 1055 → 10.55. It works on
+// the integer, never through a float.
+func Units(cents int64) json.Number {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	s := sign + strconv.FormatInt(cents/100, 10)
+	if r := cents % 100; r != 0 {
+		s += strings.TrimRight("."+strconv.FormatInt(100+r, 10)[1:], "0")
+	}
+	return json.Number(s)
 }

@@ -1,0 +1,248 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app"
+	"ticketing/app/apptest"
+	"ticketing/app/orders"
+)
+
+type ticketJSON struct {
+	ID      string  `json:"id"`
+	Title   string  `json:"title"`
+	Price   float64 `json:"price"`
+	UserID  string  `json:"userId"`
+	Version int64   `json:"version"`
+	OrderID *string `json:"orderId"`
+}
+
+type orderJSON struct {
+	ID        string `json:"id"`
+	UserID    string `json:"userId"`
+	Status    string `json:"status"`
+	ExpiresAt string `json:"expiresAt"`
+	Version   int64  `json:"version"`
+	Ticket    struct {
+		ID    string  `json:"id"`
+		Title string  `json:"title"`
+		Price float64 `json:"price"`
+	} `json:"ticket"`
+}
+
+func createTicket(t *testing.T, cl *apptest.Client, title string, price float64) ticketJSON {
+	t.Helper()
+	var tk ticketJSON
+	status := cl.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk)
+	require.Equal(t, http.StatusCreated, status)
+	return tk
+}
+
+func listed(t *testing.T, cl *apptest.Client, id string) bool {
+	t.Helper()
+	var list []ticketJSON
+	require.Equal(t, http.StatusOK, cl.JSON(t, http.MethodGet, "/api/tickets", nil, &list))
+	for _, tk := range list {
+		if tk.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func checkInvariants(t *testing.T, h *apptest.Harness) {
+	t.Helper()
+	require.NoError(t, orders.CheckInvariants(context.Background(), h.App.DB("orders"), h.App.DB("tickets"), time.Now()))
+}
+
+// Read-your-writes across modules: the order request can use the ticket
+// created in the request before, and once the order is answered the ticket
+// is already gone from the list.
+func TestReadYourWritesAcrossModules(t *testing.T) {
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.SignUp(t, "seller@example.com", "password")
+	buyer := h.Client(t)
+	buyer.SignUp(t, "buyer@example.com", "password")
+
+	for i := range 20 {
+		tk := createTicket(t, seller, fmt.Sprintf("Show %d", i), 20)
+		var o orderJSON
+		require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o), "order right after create")
+		assert.Equal(t, "created", o.Status)
+		assert.Equal(t, float64(20), o.Ticket.Price)
+		assert.False(t, listed(t, buyer, tk.ID), "a reserved ticket is not listed")
+
+		var got ticketJSON
+		require.Equal(t, http.StatusOK, seller.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
+		require.NotNil(t, got.OrderID)
+		assert.Equal(t, o.ID, *got.OrderID)
+		assert.Equal(t, int64(2), got.Version)
+	}
+	checkInvariants(t, h)
+}
+
+// Many buyers at one ticket at the same instant: exactly one wins, through
+// the real handler tree, repeated over 20 tickets.
+func TestContentionOneWinnerPerTicket(t *testing.T) {
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.SignUp(t, "seller@example.com", "password")
+
+	const buyers, rounds = 50, 20
+	clients := make([]*apptest.Client, buyers)
+	for i := range clients {
+		clients[i] = h.Client(t)
+		clients[i].SignUp(t, fmt.Sprintf("buyer%d@example.com", i), "password")
+	}
+
+	for round := range rounds {
+		tk := createTicket(t, seller, fmt.Sprintf("Hot show %d", round), 99.99)
+		start := make(chan struct{})
+		statuses := make([]int, buyers)
+		orderIDs := make([]string, buyers)
+		var wg sync.WaitGroup
+		for i, cl := range clients {
+			wg.Go(func() {
+				<-start
+				var o orderJSON
+				statuses[i] = cl.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o)
+				orderIDs[i] = o.ID
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		won, winner := 0, ""
+		for i, s := range statuses {
+			switch s {
+			case http.StatusCreated:
+				won++
+				winner = orderIDs[i]
+			case http.StatusBadRequest:
+			default:
+				t.Fatalf("round %d: buyer %d got %d", round, i, s)
+			}
+		}
+		require.Equal(t, 1, won, "round %d: exactly one reservation", round)
+
+		var got ticketJSON
+		require.Equal(t, http.StatusOK, seller.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
+		require.NotNil(t, got.OrderID, "round %d: ticket locked", round)
+		assert.Equal(t, winner, *got.OrderID, "round %d: locked to the winner's order", round)
+	}
+	checkInvariants(t, h)
+}
+
+// An unpaid order expires and its ticket is listed again; a completed order
+// is never cancelled by expiry.
+func TestExpiry(t *testing.T) {
+	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) {
+		c.ReservationTTL = time.Second
+		c.SweepInterval = 100 * time.Millisecond
+	}))
+	seller := h.Client(t)
+	seller.SignUp(t, "seller@example.com", "password")
+	buyer := h.Client(t)
+	buyer.SignUp(t, "buyer@example.com", "password")
+
+	unpaid := createTicket(t, seller, "Unpaid", 10)
+	paid := createTicket(t, seller, "Paid", 10)
+	var o1, o2 orderJSON
+	require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": unpaid.ID}, &o1))
+	require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": paid.ID}, &o2))
+	require.NoError(t, h.App.Orders.CompleteOrder(context.Background(), o2.ID))
+
+	require.Eventually(t, func() bool {
+		var o orderJSON
+		buyer.JSON(t, http.MethodGet, "/api/orders/"+o1.ID, nil, &o)
+		return o.Status == "cancelled" && listed(t, buyer, unpaid.ID)
+	}, 10*time.Second, 50*time.Millisecond, "the unpaid order expires and its ticket is back on sale")
+
+	// Well past the paid order's deadline too: still complete, still sold.
+	time.Sleep(300 * time.Millisecond)
+	var o orderJSON
+	require.Equal(t, http.StatusOK, buyer.JSON(t, http.MethodGet, "/api/orders/"+o2.ID, nil, &o))
+	assert.Equal(t, "complete", o.Status)
+	assert.False(t, listed(t, buyer, paid.ID))
+	assert.Equal(t, http.StatusBadRequest, buyer.JSON(t, http.MethodDelete, "/api/orders/"+o2.ID, nil, nil), "cannot cancel a completed order")
+	checkInvariants(t, h)
+}
+
+// Stop with orders past their deadline and events not yet consumed, start
+// again on the same files: deadlines are swept, consumers catch up, nothing
+// is applied twice.
+func TestRestartCatchesUp(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	cfg := func(c *app.Config) {
+		c.ReservationTTL = time.Hour
+	}
+
+	// First run: no consumers and no sweeper (as if the process died right
+	// after these commits), so every event is still unconsumed.
+	a1 := apptest.Open(t, apptest.WithDataDir(dir), apptest.WithConfig(cfg))
+	u, err := a1.Auth.SignUp(ctx, "seller@example.com", "password")
+	require.NoError(t, err)
+	b, err := a1.Auth.SignUp(ctx, "buyer@example.com", "password")
+	require.NoError(t, err)
+	var ticketIDs []string
+	for i := range 5 {
+		tk, err := a1.Tickets.Create(ctx, u.ID, fmt.Sprintf("Show %d", i), 1000)
+		require.NoError(t, err)
+		ticketIDs = append(ticketIDs, tk.ID)
+	}
+	// Orders needs its replica of the tickets before it can reserve.
+	_, err = a1.Bus.Consumers(a1.DB("orders")).PollOnce(ctx)
+	require.NoError(t, err)
+	past := time.Now().Add(-2 * time.Hour)
+	a1.Orders.Now = func() time.Time { return past } // reserved two hours ago: deadline passed
+	var orderIDs []string
+	for _, id := range ticketIDs[:3] {
+		o, err := a1.Orders.Reserve(ctx, b.ID, id)
+		require.NoError(t, err)
+		orderIDs = append(orderIDs, o.ID)
+	}
+	require.NoError(t, a1.Close())
+
+	// Second run on the same files.
+	h2 := apptest.New(t, apptest.WithDataDir(dir), apptest.WithConfig(cfg))
+	buyer := h2.Client(t)
+	require.Eventually(t, func() bool {
+		for _, id := range orderIDs {
+			o, err := h2.App.Orders.Get(ctx, id)
+			if err != nil || o.Status != orders.Cancelled {
+				return false
+			}
+		}
+		for _, id := range ticketIDs {
+			if !listed(t, buyer, id) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "expired orders cancelled and every ticket back on sale")
+
+	// Each ticket: created (v1), locked (v2), unlocked (v3) — never more.
+	for i, id := range ticketIDs {
+		tk, err := h2.App.Tickets.Get(ctx, id)
+		require.NoError(t, err)
+		want := int64(1)
+		if i < 3 {
+			want = 3
+		}
+		assert.Equal(t, want, tk.Version, "ticket %d applied exactly once per event", i)
+	}
+	for _, st := range h2.App.Bus.Status(ctx) {
+		assert.Zero(t, st.Lag, "%s <- %s caught up", st.Consumer, st.Source)
+	}
+	checkInvariants(t, h2)
+}

@@ -1,0 +1,131 @@
+package orders
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"ticketing/app/problem"
+	"ticketing/app/web"
+)
+
+// Routes registers the JSON API (the seed's /api/orders) and the pages.
+func Routes(api, site *echo.Group, s *Store, r *web.Renderer) {
+	api.POST("/orders", handleAPIReserve(s), web.RequireUser)
+	api.GET("/orders", handleAPIList(s), web.RequireUser)
+	api.GET("/orders/:id", handleAPIShow(s), web.RequireUser)
+	api.DELETE("/orders/:id", handleAPICancel(s), web.RequireUser)
+
+	site.POST("/orders", handleReserve(s, r), web.RequireUser)
+	site.GET("/orders", handleList(s, r), web.RequireUser)
+	site.GET("/orders/:id", handleShow(s, r), web.RequireUser)
+	site.POST("/orders/:id/cancel", handleCancel(s), web.RequireUser)
+}
+
+func handleAPIReserve(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in struct {
+			TicketID string `json:"ticketId"`
+		}
+		if err := web.Bind(c, &in); err != nil {
+			return err
+		}
+		o, err := s.Reserve(c.Request().Context(), web.CurrentUser(c).ID, in.TicketID)
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusCreated, o)
+	}
+}
+
+func handleAPIList(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		list, err := s.ForUser(c.Request().Context(), web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusOK, list)
+	}
+}
+
+func handleAPIShow(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		o, err := s.GetForUser(c.Request().Context(), c.Param("id"), web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		return web.JSON(c, http.StatusOK, o)
+	}
+}
+
+func handleAPICancel(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := s.Cancel(c.Request().Context(), c.Param("id"), web.CurrentUser(c).ID); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+// handleReserve is the Purchase button on a ticket's page. Losing the race
+// to another buyer is not an error page: back to the ticket, with a note.
+func handleReserve(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ticketID := c.FormValue("ticketId")
+		o, err := s.Reserve(c.Request().Context(), web.CurrentUser(c).ID, ticketID)
+		if p, ok := problem.As(err); ok && (p.Kind == problem.Conflict || p == errOwnTicket) {
+			msg := "Sorry, someone else just reserved this ticket."
+			if p == errOwnTicket {
+				msg = p.Message + "."
+			}
+			if err := r.Sessions.Flash(c, msg); err != nil {
+				return err
+			}
+			return web.Redirect(c, "/tickets/"+ticketID)
+		}
+		if err != nil {
+			return err
+		}
+		return web.Redirect(c, "/orders/"+o.ID)
+	}
+}
+
+func handleList(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		list, err := s.ForUser(c.Request().Context(), web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "orders/list", Title: "My orders", Data: list})
+	}
+}
+
+// showPage is one order, as of Now.
+type showPage struct {
+	Order   Order
+	Expired bool // deadline passed, not yet swept
+}
+
+func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		o, err := s.GetForUser(c.Request().Context(), c.Param("id"), web.CurrentUser(c).ID)
+		if p, ok := problem.As(err); ok && p.Kind == problem.Forbidden {
+			return errOrderNotFound // a page does not confirm that someone else's order exists
+		}
+		if err != nil {
+			return err
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "orders/show", Fragment: "order-status", Title: "Order for " + o.Ticket.Title,
+			Data: showPage{Order: o, Expired: o.Expired(s.Now())}})
+	}
+}
+
+func handleCancel(s *Store) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		o, err := s.Cancel(c.Request().Context(), c.Param("id"), web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		return web.Redirect(c, "/orders/"+o.ID)
+	}
+}

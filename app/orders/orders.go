@@ -1,0 +1,123 @@
+// Package orders owns reservations (orders.db). Reserving a ticket writes
+// an order and order:created in one transaction; a partial unique index
+// allows one live (not cancelled) order per ticket, so the database itself
+// refuses a second reservation however close the race. An order is
+// cancelled by its buyer or by the expiration module's expiration:complete,
+// unless it is complete; it completes only on the payments module's
+// payment:created, and never once cancelled.
+//
+// Orders keeps its own copy of the tickets (title, price, seller) from the
+// tickets module's events, as the seed's orders service did.
+package orders
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"time"
+
+	"ticketing/app/web"
+	"ticketing/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns orders.db's schema.
+func Migrations() db.Migrations {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return db.Migrations{Name: "orders", FS: sub}
+}
+
+// Status is where an order is in its life. The values are the seed's.
+type Status string
+
+// The statuses. created → (awaiting:payment) → complete, or cancelled from
+// any status but complete.
+const (
+	Created         Status = "created"
+	AwaitingPayment Status = "awaiting:payment"
+	Complete        Status = "complete"
+	Cancelled       Status = "cancelled"
+)
+
+// Live reports whether the order still holds its ticket.
+func (s Status) Live() bool { return s != Cancelled }
+
+// Ticket is the orders module's copy of a ticket.
+type Ticket struct {
+	ID         string
+	Title      string
+	PriceCents int64
+	UserID     string
+	Version    int64
+}
+
+// Order is one reservation.
+type Order struct {
+	ID         string
+	UserID     string
+	Status     Status
+	ExpiresAt  time.Time
+	PriceCents int64 // the price when reserved
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Ticket     Ticket
+}
+
+// Cancellable reports whether the order can still be cancelled.
+func (o Order) Cancellable() bool { return o.Status != Complete && o.Status != Cancelled }
+
+// Expired reports whether an unpaid order's deadline has passed at now.
+func (o Order) Expired(now time.Time) bool { return o.Cancellable() && !now.Before(o.ExpiresAt) }
+
+// MarshalJSON writes the seed's shape: {id, userId, status, expiresAt,
+// version, ticket: {id, title, price}}, with the price the order was
+// reserved at, in currency units.
+func (o Order) MarshalJSON() ([]byte, error) {
+	type ticket struct {
+		ID    string      `json:"id"`
+		Title string      `json:"title"`
+		Price json.Number `json:"price"`
+	}
+	return json.Marshal(struct {
+		ID        string `json:"id"`
+		UserID    string `json:"userId"`
+		Status    Status `json:"status"`
+		ExpiresAt string `json:"expiresAt"`
+		Version   int64  `json:"version"`
+		Ticket    ticket `json:"ticket"`
+	}{o.ID, o.UserID, o.Status, o.ExpiresAt.UTC().Format(time.RFC3339), o.Version,
+		ticket{o.Ticket.ID, o.Ticket.Title, web.Units(o.PriceCents)}})
+}
+
+// Events this module appends.
+const (
+	EventOrderCreated   = "order:created"
+	EventOrderCancelled = "order:cancelled"
+	EventOrderCompleted = "order:completed"
+)
+
+// TicketRef is how order events name their ticket.
+type TicketRef struct {
+	ID    string `json:"id"`
+	Price int64  `json:"price,omitempty"` // cents; set on order:created
+}
+
+// OrderCreated is the payload of order:created.
+type OrderCreated struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"userId"`
+	Status    Status    `json:"status"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Version   int64     `json:"version"`
+	Ticket    TicketRef `json:"ticket"`
+}
+
+// OrderChanged is the payload of order:cancelled and order:completed.
+type OrderChanged struct {
+	ID      string    `json:"id"`
+	Version int64     `json:"version"`
+	Ticket  TicketRef `json:"ticket"`
+}

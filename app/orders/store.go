@@ -1,0 +1,283 @@
+package orders
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"ticketing/app/problem"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// Store is all SQL on orders.db.
+type Store struct {
+	db  *db.DB
+	log *events.Log
+	ttl time.Duration
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewStore returns the store; ttl is the reservation window.
+func NewStore(d *db.DB, log *events.Log, ttl time.Duration) *Store {
+	return &Store{db: d, log: log, ttl: ttl, Now: time.Now}
+}
+
+var (
+	errOrderNotFound    = problem.New(problem.NotFound, "Order not found")
+	errTicketNotFound   = problem.New(problem.NotFound, "Ticket not found")
+	errAlreadyReserved  = problem.New(problem.Conflict, "Ticket is already reserved")
+	errCannotCancel     = problem.New(problem.Conflict, "Cannot cancel a completed order")
+	errNotYours         = problem.New(problem.Forbidden, "Not authorized")
+	errOwnTicket        = &problem.Error{Kind: problem.Invalid, Message: "You cannot buy your own ticket", Fields: map[string]string{"ticketId": "You cannot buy your own ticket"}}
+	errTicketIDRequired = &problem.Error{Kind: problem.Invalid, Message: "ticketId must be provided", Fields: map[string]string{"ticketId": "ticketId must be provided"}}
+)
+
+const orderColumns = `o.id, o.user_id, o.status, o.expires_at, o.price, o.version, o.created_at, o.updated_at,
+	t.id, t.title, t.price, t.user_id, t.version`
+
+const orderFrom = " FROM orders o JOIN tickets t ON t.id = o.ticket_id"
+
+type scanner interface{ Scan(...any) error }
+
+func scanOrder(row scanner) (Order, error) {
+	var o Order
+	var expires, created, updated string
+	err := row.Scan(&o.ID, &o.UserID, &o.Status, &expires, &o.PriceCents, &o.Version, &created, &updated,
+		&o.Ticket.ID, &o.Ticket.Title, &o.Ticket.PriceCents, &o.Ticket.UserID, &o.Ticket.Version)
+	if err != nil {
+		return Order{}, err
+	}
+	o.ExpiresAt, _ = db.ParseTime(expires)
+	o.CreatedAt, _ = db.ParseTime(created)
+	o.UpdatedAt, _ = db.ParseTime(updated)
+	return o, nil
+}
+
+// Reserve creates an order for the ticket, holding it for the reservation
+// window, and appends order:created in the same transaction. There is no
+// check-then-insert: the partial unique index on live orders is what turns
+// a second reservation into "Ticket is already reserved".
+func (s *Store) Reserve(ctx context.Context, userID, ticketID string) (Order, error) {
+	if ticketID == "" {
+		return Order{}, errTicketIDRequired
+	}
+	if !db.ValidID(ticketID) {
+		return Order{}, errTicketNotFound
+	}
+	now := s.Now().UTC()
+	o := Order{
+		ID:        db.NewID(),
+		UserID:    userID,
+		Status:    Created,
+		ExpiresAt: now.Add(s.ttl),
+		Version:   1,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		t, err := findTicket(ctx, tx, ticketID)
+		if err != nil {
+			return err
+		}
+		if t.UserID == userID {
+			return errOwnTicket
+		}
+		o.Ticket, o.PriceCents = t, t.PriceCents
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO orders (id, user_id, ticket_id, status, expires_at, price, version, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, o.UserID, t.ID, o.Status, db.Timestamp(o.ExpiresAt), o.PriceCents, o.Version, db.Timestamp(now), db.Timestamp(now))
+		if db.IsUniqueViolation(err) {
+			return errAlreadyReserved
+		}
+		if err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		_, err = s.log.Append(ctx, tx, EventOrderCreated, o.ID, o.Version, OrderCreated{
+			ID: o.ID, UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version,
+			Ticket: TicketRef{ID: t.ID, Price: o.PriceCents},
+		})
+		return err
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+func findTicket(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
+	var t Ticket
+	err := tx.QueryRowContext(ctx, "SELECT id, title, price, user_id, version FROM tickets WHERE id = ?", id).
+		Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, errTicketNotFound
+	}
+	if err != nil {
+		return Ticket{}, fmt.Errorf("find ticket %s: %w", id, err)
+	}
+	return t, nil
+}
+
+func findOrder(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (Order, error) {
+	if !db.ValidID(id) {
+		return Order{}, errOrderNotFound
+	}
+	o, err := scanOrder(q.QueryRowContext(ctx, "SELECT "+orderColumns+orderFrom+" WHERE o.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Order{}, errOrderNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("find order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// Get returns an order.
+func (s *Store) Get(ctx context.Context, id string) (Order, error) {
+	return findOrder(ctx, s.db.Read(), id)
+}
+
+// GetForUser returns an order if it is userID's.
+func (s *Store) GetForUser(ctx context.Context, id, userID string) (Order, error) {
+	o, err := s.Get(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.UserID != userID {
+		return Order{}, errNotYours
+	}
+	return o, nil
+}
+
+// ForUser returns a user's orders, newest first.
+func (s *Store) ForUser(ctx context.Context, userID string) ([]Order, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+orderColumns+orderFrom+" WHERE o.user_id = ? ORDER BY o.created_at DESC, o.id DESC", userID)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	out := []Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Cancel cancels the buyer's order unless it is complete; cancelling a
+// cancelled order changes nothing. The check and the change share one
+// transaction, so a payment completing the order cannot slip in between.
+func (s *Store) Cancel(ctx context.Context, id, userID string) (Order, error) {
+	var o Order
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var err error
+		if o, err = findOrder(ctx, tx, id); err != nil {
+			return err
+		}
+		if o.UserID != userID {
+			return errNotYours
+		}
+		switch o.Status {
+		case Complete:
+			return errCannotCancel
+		case Cancelled:
+			return nil
+		}
+		return s.setStatus(ctx, tx, &o, Cancelled, EventOrderCancelled)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+// setStatus changes the order's status, bumps its version and appends the
+// event announcing it.
+func (s *Store) setStatus(ctx context.Context, tx *db.Tx, o *Order, status Status, event string) error {
+	o.Status = status
+	o.Version++
+	o.UpdatedAt = s.Now().UTC()
+	_, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?",
+		o.Status, o.Version, db.Timestamp(o.UpdatedAt), o.ID)
+	if err != nil {
+		return fmt.Errorf("set order %s %s: %w", o.ID, status, err)
+	}
+	_, err = s.log.Append(ctx, tx, event, o.ID, o.Version, OrderChanged{ID: o.ID, Version: o.Version, Ticket: TicketRef{ID: o.Ticket.ID}})
+	return err
+}
+
+// expire cancels an order whose reservation window ended
+// (expiration:complete), unless it is complete or already cancelled.
+func (s *Store) expire(ctx context.Context, tx *db.Tx, id string) error {
+	o, err := findOrder(ctx, tx, id)
+	if err != nil {
+		return fmt.Errorf("expire order %s: %w", id, err)
+	}
+	if !o.Cancellable() {
+		return nil
+	}
+	return s.setStatus(ctx, tx, &o, Cancelled, EventOrderCancelled)
+}
+
+// Complete marks an order paid (payment:created) inside tx. A cancelled
+// order is never completed: the payments module refunds that payment.
+// Completing a complete order changes nothing.
+func (s *Store) Complete(ctx context.Context, tx *db.Tx, id string) error {
+	o, err := findOrder(ctx, tx, id)
+	if err != nil {
+		return fmt.Errorf("complete order %s: %w", id, err)
+	}
+	switch o.Status {
+	case Complete:
+		return nil
+	case Cancelled:
+		slog.WarnContext(ctx, "payment for a cancelled order: not completing it", "order", id)
+		return nil
+	}
+	return s.setStatus(ctx, tx, &o, Complete, EventOrderCompleted)
+}
+
+// CompleteOrder is Complete in a transaction of its own.
+func (s *Store) CompleteOrder(ctx context.Context, id string) error {
+	return s.db.Tx(ctx, func(tx *db.Tx) error { return s.Complete(ctx, tx, id) })
+}
+
+// errVersionGap means a ticket event arrived before the one it follows;
+// the consumer retries it rather than apply it out of order.
+var errVersionGap = errors.New("ticket version gap")
+
+// applyTicket applies ticket version v over v-1 in the replica: a repeated
+// or older version is ignored, a gap is an error (retried, and shown as a
+// stuck consumer if it persists).
+func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
+	var have int64
+	err := tx.QueryRowContext(ctx, "SELECT version FROM tickets WHERE id = ?", t.ID).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if t.Version != 1 {
+			return fmt.Errorf("ticket %s version %d before version 1: %w", t.ID, t.Version, errVersionGap)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO tickets (id, title, price, user_id, version) VALUES (?, ?, ?, ?, ?)",
+			t.ID, t.Title, t.PriceCents, t.UserID, t.Version)
+		return err
+	case err != nil:
+		return fmt.Errorf("read ticket %s: %w", t.ID, err)
+	case t.Version <= have:
+		return nil // already applied
+	case t.Version > have+1:
+		return fmt.Errorf("ticket %s version %d over %d: %w", t.ID, t.Version, have, errVersionGap)
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ? WHERE id = ?",
+		t.Title, t.PriceCents, t.UserID, t.Version, t.ID)
+	return err
+}
