@@ -130,7 +130,6 @@ func digits(s string) bool {
 	return true
 }
 
-
 func validate(title string, priceCents int64) (string, error) {
 	title = strings.TrimSpace(title)
 	fields := map[string]string{}
