@@ -106,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
 	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB))
 	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL)
+	a.Orders.Logger = logger
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(10, 15*time.Minute)
 

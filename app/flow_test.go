@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
+	"ticketing/events"
 )
 
 type ticketJSON struct {
@@ -60,6 +62,7 @@ func listed(t *testing.T, cl *apptest.Client, id string) bool {
 
 func checkInvariants(t *testing.T, h *apptest.Harness) {
 	t.Helper()
+	require.NoError(t, h.App.Bus.WaitIdle(context.Background()))
 	require.NoError(t, orders.CheckInvariants(context.Background(), h.App.DB("orders"), h.App.DB("tickets"), time.Now()))
 }
 
@@ -245,4 +248,98 @@ func TestRestartCatchesUp(t *testing.T) {
 		assert.Zero(t, st.Lag, "%s <- %s caught up", st.Consumer, st.Source)
 	}
 	checkInvariants(t, h2)
+}
+
+// A consumer's transaction that fails after its handler wrote and before it
+// committed (a crash at that instant) leaves the same state as a run where
+// nothing failed: every consumer, every event, first attempt fails.
+func TestCrashBetweenHandlerAndCommit(t *testing.T) {
+	run := func(t *testing.T, failFirst bool) string {
+		var mu sync.Mutex
+		failed := map[string]bool{}
+		h := apptest.New(t, apptest.WithConfig(func(c *app.Config) {
+			c.ReservationTTL = 500 * time.Millisecond
+			c.SweepInterval = 20 * time.Millisecond
+			if !failFirst {
+				return
+			}
+			c.Events.FailPoint = func(consumer, source string, last events.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				k := fmt.Sprintf("%s<-%s@%d", consumer, source, last.Seq)
+				if failed[k] {
+					return nil
+				}
+				failed[k] = true
+				return fmt.Errorf("crash before commit at %s", k)
+			}
+		}))
+		seller := h.Client(t)
+		seller.SignUp(t, "seller@example.com", "password")
+		buyer := h.Client(t)
+		buyer.SignUp(t, "buyer@example.com", "password")
+		var ids []string
+		for i := range 6 {
+			ids = append(ids, createTicket(t, seller, fmt.Sprintf("Show %d", i), 10).ID)
+		}
+		var orderIDs []string
+		for _, id := range ids[:5] {
+			var o orderJSON
+			require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o))
+			orderIDs = append(orderIDs, o.ID)
+		}
+		require.Equal(t, http.StatusNoContent, buyer.Do(t, http.MethodDelete, "/api/orders/"+orderIDs[0], nil).StatusCode)
+		require.NoError(t, h.App.Orders.CompleteOrder(context.Background(), orderIDs[1]))
+		// The rest expire.
+		require.Eventually(t, func() bool {
+			for _, id := range orderIDs[2:] {
+				if o, err := h.App.Orders.Get(context.Background(), id); err != nil || o.Status != orders.Cancelled {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 10*time.Millisecond)
+		checkInvariants(t, h)
+		if failFirst {
+			mu.Lock()
+			assert.NotEmpty(t, failed)
+			mu.Unlock()
+		}
+		return snapshot(t, h, ids, orderIDs)
+	}
+	clean := run(t, false)
+	t.Log(clean)
+	assert.Equal(t, clean, run(t, true))
+}
+
+// snapshot describes the state of every module in terms that do not depend
+// on ids or clocks.
+func snapshot(t *testing.T, h *apptest.Harness, ticketIDs, orderIDs []string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	for i, id := range ticketIDs {
+		tk, err := h.App.Tickets.Get(ctx, id)
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "ticket %d: v%d reserved=%v\n", i, tk.Version, tk.Reserved())
+	}
+	for i, id := range orderIDs {
+		o, err := h.App.Orders.Get(ctx, id)
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "order %d: %s v%d\n", i, o.Status, o.Version)
+	}
+	for _, name := range []string{"auth", "tickets", "orders", "expiration"} {
+		rows, err := h.App.DB(name).Read().Query("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")
+		require.NoError(t, err)
+		for rows.Next() {
+			var typ string
+			var n int
+			require.NoError(t, rows.Scan(&typ, &n))
+			fmt.Fprintf(&b, "%s: %s x%d\n", name, typ, n)
+		}
+		rows.Close()
+	}
+	pending, err := h.App.Expiration.Pending(ctx)
+	require.NoError(t, err)
+	fmt.Fprintf(&b, "deadlines pending: %d\n", pending)
+	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"ticketing/db"
 )
@@ -167,4 +168,51 @@ func (b *Bus) Status(ctx context.Context) []ConsumerStatus {
 		return out[i].Source < out[j].Source
 	})
 	return out
+}
+
+// Latencies returns the time from append to apply of the most recent
+// events (up to 16384) that consumer applied from source, oldest first.
+// Append time is taken inside the source's transaction, just before its
+// commit. Benchmarks and metrics read it.
+func (b *Bus) Latencies(consumer, source string) []time.Duration {
+	for _, c := range b.allConsumers() {
+		if c.db.Name != consumer {
+			continue
+		}
+		l, err := c.loop(source)
+		if err != nil {
+			return nil
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.latency.snapshot()
+	}
+	return nil
+}
+
+// latencies is a ring buffer of recent durations.
+type latencies struct {
+	buf  []time.Duration
+	next int
+	full bool
+}
+
+const latencySamples = 1 << 14
+
+func (r *latencies) add(d time.Duration) {
+	if r.buf == nil {
+		r.buf = make([]time.Duration, latencySamples)
+	}
+	r.buf[r.next] = d
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+func (r *latencies) snapshot() []time.Duration {
+	if !r.full {
+		return append([]time.Duration(nil), r.buf[:r.next]...)
+	}
+	return append(append([]time.Duration(nil), r.buf[r.next:]...), r.buf[:r.next]...)
 }

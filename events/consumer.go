@@ -107,6 +107,7 @@ type loop struct {
 	failures  int           // consecutive failures on failSeq
 	failSeq   int64
 	lastErr   error
+	latency   latencies // append-to-apply times of recent events
 }
 
 func (l *loop) name() string { return l.c.db.Name + "<-" + l.src.Name() }
@@ -223,6 +224,12 @@ func (l *loop) apply(ctx context.Context, events []Event) error {
 		return err
 	}
 	l.advance(last.Seq)
+	now := time.Now()
+	l.mu.Lock()
+	for _, e := range events {
+		l.latency.add(now.Sub(e.CreatedAt))
+	}
+	l.mu.Unlock()
 	return nil
 }
 

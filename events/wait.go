@@ -72,3 +72,37 @@ func (b *Bus) Settle(ctx context.Context) {
 		}
 	}
 }
+
+// WaitIdle waits until every consumer has applied every log's current head,
+// again and again until a pass finds nothing new (handlers append events of
+// their own). Tests and drills use it before checking invariants.
+func (b *Bus) WaitIdle(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		logs := make([]*Log, 0, len(b.logs))
+		for _, l := range b.logs {
+			logs = append(logs, l)
+		}
+		b.mu.Unlock()
+		heads := make(map[string]int64, len(logs))
+		for _, l := range logs {
+			h, err := l.Head(ctx)
+			if err != nil {
+				return err
+			}
+			heads[l.Name()] = h
+			if err := b.Wait(ctx, l.Name(), h); err != nil {
+				return err
+			}
+		}
+		changed := false
+		for _, l := range logs {
+			if h, _ := l.Head(ctx); h != heads[l.Name()] {
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+	}
+}

@@ -19,12 +19,13 @@ type Store struct {
 	log *events.Log
 	ttl time.Duration
 	// Now is the clock; tests replace it.
-	Now func() time.Time
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // NewStore returns the store; ttl is the reservation window.
 func NewStore(d *db.DB, log *events.Log, ttl time.Duration) *Store {
-	return &Store{db: d, log: log, ttl: ttl, Now: time.Now}
+	return &Store{db: d, log: log, ttl: ttl, Now: time.Now, Logger: slog.Default()}
 }
 
 var (
@@ -241,7 +242,7 @@ func (s *Store) Complete(ctx context.Context, tx *db.Tx, id string) error {
 	case Complete:
 		return nil
 	case Cancelled:
-		slog.WarnContext(ctx, "payment for a cancelled order: not completing it", "order", id)
+		s.Logger.WarnContext(ctx, "payment for a cancelled order: not completing it", "order", id)
 		return nil
 	}
 	return s.setStatus(ctx, tx, &o, Complete, EventOrderCompleted)

@@ -1,0 +1,110 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app"
+	"ticketing/app/apptest"
+	"ticketing/app/orders"
+	"ticketing/app/tickets"
+)
+
+// BenchmarkPropagation: from an order:created commit to the ticket being
+// locked in the tickets module, over 10,000 orders placed one after
+// another; reports p50 and p99.
+func BenchmarkPropagation(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		h := apptest.New(b)
+		seller, err := h.App.Auth.SignUp(ctx, "seller@example.com", "password")
+		require.NoError(b, err)
+		var ids []string
+		for range 10_000 {
+			tk, err := h.App.Tickets.Create(ctx, seller.ID, "Show", 1000)
+			require.NoError(b, err)
+			ids = append(ids, tk.ID)
+		}
+		require.NoError(b, h.App.Bus.WaitIdle(ctx))
+		for _, id := range ids {
+			_, err := h.App.Orders.Reserve(ctx, "buyer", id)
+			require.NoError(b, err)
+		}
+		require.NoError(b, h.App.Bus.WaitIdle(ctx))
+		lat := h.App.Bus.Latencies("tickets", "orders")
+		require.GreaterOrEqual(b, len(lat), 10_000)
+		lat = lat[len(lat)-10_000:]
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+// BenchmarkExpirySweep: 10,000 reservations fall due at once (they passed
+// while the process was down); the time from start until every order is
+// cancelled and every ticket is back on sale.
+func BenchmarkExpirySweep(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		a := apptest.Open(b, apptest.WithDataDir(dir))
+		seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
+		require.NoError(b, err)
+		for range 10_000 {
+			_, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
+			require.NoError(b, err)
+		}
+		_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
+		require.NoError(b, err)
+		page, err := a.Tickets.ListOnSale(ctx, tickets.ListQuery{Limit: 100})
+		require.NoError(b, err)
+		require.Len(b, page.Tickets, 100)
+		a.Orders.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+		rows, err := a.DB("orders").Read().Query("SELECT id FROM tickets")
+		require.NoError(b, err)
+		var ids []string
+		for rows.Next() {
+			var id string
+			require.NoError(b, rows.Scan(&id))
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			_, err := a.Orders.Reserve(ctx, "buyer", id)
+			require.NoError(b, err)
+		}
+		for _, name := range []string{"tickets", "expiration"} {
+			_, err = a.Bus.Consumers(a.DB(name)).PollOnce(ctx)
+			require.NoError(b, err)
+		}
+		require.NoError(b, a.Close())
+
+		h := apptest.New(b, apptest.WithDataDir(dir), apptest.WithConfig(func(c *app.Config) { c.SweepInterval = time.Hour }))
+		b.StartTimer()
+		start := time.Now()
+		for {
+			require.NoError(b, h.App.Bus.WaitIdle(ctx))
+			n, err := h.App.Expiration.Pending(ctx)
+			require.NoError(b, err)
+			if n == 0 {
+				require.NoError(b, h.App.Bus.WaitIdle(ctx))
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		require.NoError(b, orders.CheckInvariants(ctx, h.App.DB("orders"), h.App.DB("tickets"), time.Now()))
+		var onSale int
+		require.NoError(b, h.App.DB("tickets").Read().QueryRow("SELECT count(*) FROM tickets WHERE order_id IS NULL").Scan(&onSale))
+		require.Equal(b, 10_000, onSale, fmt.Sprintf("all back on sale after %v", took))
+		b.ReportMetric(took.Seconds()*1000, "ms-to-all-released")
+		b.StartTimer()
+	}
+}
