@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -141,12 +142,8 @@ func TestOpenRejectsAFileThatIsNotSQLite(t *testing.T) {
 }
 
 func TestOpenRejectsReadOnlyDataDir(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
-	}
 	dir := t.TempDir()
-	require.NoError(t, os.Chmod(dir, 0o555))
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	readOnly(t, dir)
 	_, err := db.Open(context.Background(), dir, "test", testMigrations)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "DATA_DIR")
@@ -162,4 +159,19 @@ func TestNewIDIsUniqueAndValid(t *testing.T) {
 	}
 	assert.False(t, db.ValidID("not-an-id"))
 	assert.False(t, db.ValidID("ZZZZZZZZZZZZZZZZZZZZZZZZ"))
+}
+
+// readOnly makes dir unwritable. Root ignores permission bits, so as root
+// the directory is made immutable with chattr instead.
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		require.NoError(t, os.Chmod(dir, 0o555))
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return
+	}
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		t.Skipf("running as root and cannot make %s immutable: %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
 }
