@@ -39,6 +39,10 @@ type config struct {
 	ReservationTTL time.Duration
 	SweepInterval  time.Duration
 	Production     bool
+
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIBase       string
 }
 
 // loadConfig reads the environment (DESIGN.md "Configuration"). A value that
@@ -60,6 +64,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("DATA_DIR", &cfg.DataDir)
 	str("BASE_URL", &cfg.BaseURL)
 	cfg.SessionSecret = getenv("SESSION_SECRET")
+	str("STRIPE_SECRET_KEY", &cfg.StripeSecretKey)
+	str("STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret)
+	str("STRIPE_API_BASE", &cfg.StripeAPIBase)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 
 	var errs []error
@@ -93,6 +100,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.Production && cfg.SessionSecret == "" {
 		errs = append(errs, errors.New("SESSION_SECRET is required when APP_ENV=production (at least 32 characters)"))
+	}
+	if cfg.StripeSecretKey != "" && cfg.StripeWebhookSecret == "" {
+		errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY: without it no payment can be confirmed"))
+	}
+	if cfg.StripeSecretKey == "" && cfg.StripeWebhookSecret != "" {
+		errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is set but STRIPE_SECRET_KEY is not"))
 	}
 	if cfg.SessionSecret != "" && len(cfg.SessionSecret) < 32 {
 		errs = append(errs, errors.New("SESSION_SECRET must be at least 32 characters"))
@@ -159,6 +172,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SweepInterval:  cfg.SweepInterval,
 		Production:     cfg.Production,
 		Logger:         logger,
+
+		StripeSecretKey:     cfg.StripeSecretKey,
+		StripeWebhookSecret: cfg.StripeWebhookSecret,
+		StripeAPIBase:       cfg.StripeAPIBase,
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,8 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"short secret", map[string]string{"SESSION_SECRET": "short"}, "at least 32"},
 		{"bad addr", map[string]string{"ADDR": "8080"}, "ADDR"},
 		{"bad base url", map[string]string{"BASE_URL": "example.com"}, "BASE_URL"},
+		{"stripe key without webhook secret", map[string]string{"STRIPE_SECRET_KEY": "sk_test_x"}, "STRIPE_WEBHOOK_SECRET is required"},
+		{"webhook secret without key", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_SECRET_KEY is not"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +134,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Less(t, time.Since(start), 5*time.Second)
 
-	for _, f := range []string{"auth.db", "tickets.db", "session.key"} {
+	for _, f := range []string{"auth.db", "tickets.db", "orders.db", "expiration.db", "payments.db", "session.key"} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 }

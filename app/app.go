@@ -5,6 +5,9 @@ package app
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +18,7 @@ import (
 	"ticketing/app/auth"
 	"ticketing/app/expiration"
 	"ticketing/app/orders"
+	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/db"
@@ -31,6 +35,13 @@ type Config struct {
 	SweepInterval  time.Duration
 	Production     bool
 	Logger         *slog.Logger
+
+	// Stripe keys; without a secret key the built-in test gateway and
+	// checkout page stand in for Stripe. StripeAPIBase points the client at
+	// stripe-mock in tests.
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIBase       string
 
 	// BcryptCost is the password hashing cost; 0 means bcrypt's default.
 	// Tests lower it, which is the only reason it is here.
@@ -55,9 +66,13 @@ type App struct {
 	Orders     *orders.Store
 	Expiration *expiration.Store
 	Sweeper    *expiration.Sweeper
+	Payments   *payments.Store
+	Webhook    *payments.Webhook
 	limiter    *auth.Limiter
 
 	handler   http.Handler
+	stopBG    context.CancelFunc
+	bg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -101,6 +116,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	paymentsDB, err := open("payments", payments.Migrations())
+	if err != nil {
+		return nil, err
+	}
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
@@ -110,10 +129,24 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(10, 15*time.Minute)
 
+	var gateway payments.Gateway = payments.NewTestGateway(cfg.BaseURL)
+	webhookSecret := cfg.StripeWebhookSecret
+	if cfg.StripeSecretKey != "" {
+		gateway = payments.NewStripeGateway(cfg.StripeSecretKey, cfg.StripeAPIBase)
+	} else {
+		// The test checkout signs its events like Stripe does, with a
+		// secret of this install's own.
+		webhookSecret = testWebhookSecret(cfg.SessionSecret)
+	}
+	a.Payments = payments.NewStore(paymentsDB, a.Bus.Log(paymentsDB), gateway, logger)
+	a.Webhook = payments.NewWebhook(a.Payments, webhookSecret)
+
 	// The event flow between modules, as in the seed's NATS subscriptions.
 	tickets.Subscribe(a.Bus.Consumers(ticketsDB), a.Tickets)
 	orders.Subscribe(a.Bus.Consumers(ordersDB), a.Orders)
+	orders.SubscribePayments(a.Bus.Consumers(ordersDB), a.Orders)
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
+	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
 
 	if a.Sweeper, err = expiration.NewSweeper(a.Expiration, cfg.SweepInterval, logger); err != nil {
 		return nil, err
@@ -130,14 +163,20 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	return a, nil
 }
 
-// Start runs the consumers and the expiration sweeper until ctx ends or
-// Close. The sweeper's first run is immediate, so deadlines that passed
-// while the process was down are swept at once.
+// Start runs the consumers, the expiration sweeper and the payments worker
+// until ctx ends or Close. The sweeper's first run is immediate, so
+// deadlines that passed while the process was down are swept at once.
 func (a *App) Start(ctx context.Context) error {
 	if err := a.Bus.Start(ctx); err != nil {
 		return fmt.Errorf("start consumers: %w", err)
 	}
 	a.Sweeper.Start()
+	bg, stop := context.WithCancel(ctx)
+	a.stopBG = stop
+	a.bg.Go(func() { a.Payments.Run(bg) })
+	if a.Payments.Gateway().Test() {
+		a.logger.Info("payments in TEST MODE: no Stripe keys, the built-in test checkout stands in for Stripe")
+	}
 	return nil
 }
 
@@ -160,6 +199,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 // returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.stopBG != nil {
+			a.stopBG()
+			a.bg.Wait()
+		}
 		if a.Sweeper != nil {
 			if err := a.Sweeper.Stop(); err != nil {
 				a.logger.Warn("stop sweeper", "err", err)
@@ -177,6 +220,16 @@ func (a *App) Close() error {
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
+}
+
+// testWebhookSecret derives the test checkout's signing secret from the
+// session secret: stable across restarts, different per install.
+func testWebhookSecret(sessionSecret []byte) string {
+	k, err := hkdf.Key(sha256.New, sessionSecret, nil, "ticketing test webhook", 24)
+	if err != nil {
+		panic(err) // only for lengths sha256 cannot produce
+	}
+	return "whsec_test_" + hex.EncodeToString(k)
 }
 
 func isHTTPS(baseURL string) bool {

@@ -7,6 +7,7 @@ import (
 
 	"ticketing/app/auth"
 	"ticketing/app/orders"
+	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/static"
@@ -24,6 +25,7 @@ func routes(e *echo.Echo, a *App) {
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
 	tickets.Routes(api, site, a.Tickets, a.Renderer)
 	orders.Routes(api, site, a.Orders, a.Renderer)
+	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.Bus, a.cfg.BaseURL)
 
 	// Anything else under /api is a JSON 404, not a page.
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

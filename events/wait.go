@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -105,4 +106,18 @@ func (b *Bus) WaitIdle(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// WaitHead waits until every consumer of source has applied everything the
+// source's log holds right now.
+func (b *Bus) WaitHead(ctx context.Context, source string) error {
+	l, ok := b.log(source)
+	if !ok {
+		return fmt.Errorf("events: no log named %q", source)
+	}
+	head, err := l.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return b.Wait(ctx, source, head)
 }

@@ -50,8 +50,9 @@ func Subscribe(c *events.Consumers, s *Store) {
 	})
 }
 
-// SubscribePayments registers the handler for the payments module's
-// payment:created, which completes the order.
+// SubscribePayments registers the handlers for the payments module's
+// events: payment:created completes the order (unless it was cancelled);
+// payment:refunded marks it refunded, for the order page.
 func SubscribePayments(c *events.Consumers, s *Store) {
 	c.Handle("payments", "payment:created", func(ctx context.Context, tx *db.Tx, e events.Event) error {
 		var p paymentCreated
@@ -59,5 +60,12 @@ func SubscribePayments(c *events.Consumers, s *Store) {
 			return fmt.Errorf("decode %s: %w", e.Type, err)
 		}
 		return s.Complete(ctx, tx, p.OrderID)
+	})
+	c.Handle("payments", "payment:refunded", func(ctx context.Context, tx *db.Tx, e events.Event) error {
+		var p paymentCreated
+		if err := e.Decode(&p); err != nil {
+			return fmt.Errorf("decode %s: %w", e.Type, err)
+		}
+		return s.markRefunded(ctx, tx, p.OrderID)
 	})
 }

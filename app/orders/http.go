@@ -104,6 +104,9 @@ func handleList(s *Store, r *web.Renderer) echo.HandlerFunc {
 type showPage struct {
 	Order   Order
 	Expired bool // deadline passed, not yet swept
+	// Paying is set when the buyer is back from checkout (?paid=1) and
+	// the payment has not completed the order yet.
+	Paying bool
 }
 
 func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
@@ -116,7 +119,7 @@ func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
 			return err
 		}
 		return r.Render(c, http.StatusOK, web.View{Page: "orders/show", Fragment: "order-status", Title: "Order for " + o.Ticket.Title,
-			Data: showPage{Order: o, Expired: o.Expired(s.Now())}})
+			Data: showPage{Order: o, Expired: o.Expired(s.Now()), Paying: c.QueryParam("paid") != "" && o.Cancellable()}})
 	}
 }
 

@@ -64,6 +64,9 @@ type Order struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	Ticket     Ticket
+	// Refunded is set when a payment for the order was given back (it
+	// arrived after the order was cancelled or expired).
+	Refunded bool
 }
 
 // Cancellable reports whether the order can still be cancelled.
@@ -102,6 +105,7 @@ const (
 // TicketRef is how order events name their ticket.
 type TicketRef struct {
 	ID    string `json:"id"`
+	Title string `json:"title,omitempty"` // set on order:created
 	Price int64  `json:"price,omitempty"` // cents; set on order:created
 }
 

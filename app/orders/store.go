@@ -38,7 +38,7 @@ var (
 	errTicketIDRequired = &problem.Error{Kind: problem.Invalid, Message: "ticketId must be provided", Fields: map[string]string{"ticketId": "ticketId must be provided"}}
 )
 
-const orderColumns = `o.id, o.user_id, o.status, o.expires_at, o.price, o.version, o.created_at, o.updated_at,
+const orderColumns = `o.id, o.user_id, o.status, o.expires_at, o.price, o.version, o.created_at, o.updated_at, o.refunded,
 	t.id, t.title, t.price, t.user_id, t.version`
 
 const orderFrom = " FROM orders o JOIN tickets t ON t.id = o.ticket_id"
@@ -48,7 +48,7 @@ type scanner interface{ Scan(...any) error }
 func scanOrder(row scanner) (Order, error) {
 	var o Order
 	var expires, created, updated string
-	err := row.Scan(&o.ID, &o.UserID, &o.Status, &expires, &o.PriceCents, &o.Version, &created, &updated,
+	err := row.Scan(&o.ID, &o.UserID, &o.Status, &expires, &o.PriceCents, &o.Version, &created, &updated, &o.Refunded,
 		&o.Ticket.ID, &o.Ticket.Title, &o.Ticket.PriceCents, &o.Ticket.UserID, &o.Ticket.Version)
 	if err != nil {
 		return Order{}, err
@@ -101,7 +101,7 @@ func (s *Store) Reserve(ctx context.Context, userID, ticketID string) (Order, er
 		}
 		_, err = s.log.Append(ctx, tx, EventOrderCreated, o.ID, o.Version, OrderCreated{
 			ID: o.ID, UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version,
-			Ticket: TicketRef{ID: t.ID, Price: o.PriceCents},
+			Ticket: TicketRef{ID: t.ID, Title: t.Title, Price: o.PriceCents},
 		})
 		return err
 	})
@@ -281,4 +281,14 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ? WHERE id = ?",
 		t.Title, t.PriceCents, t.UserID, t.Version, t.ID)
 	return err
+}
+
+// markRefunded records that a payment for the order was refunded
+// (payment:refunded). The order's status does not change: a refunded
+// payment is one the order never took.
+func (s *Store) markRefunded(ctx context.Context, tx *db.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = 1 WHERE id = ?", id); err != nil {
+		return fmt.Errorf("mark order %s refunded: %w", id, err)
+	}
+	return nil
 }

@@ -1,0 +1,188 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"ticketing/app/problem"
+	"ticketing/app/web"
+)
+
+// Waiter is what the direct-charge route needs from events.Bus to answer
+// only once the order's outcome is known.
+type Waiter interface {
+	Settle(ctx context.Context)
+	WaitHead(ctx context.Context, source string) error
+}
+
+// Routes registers the seed's POST /api/payments, the Pay button, Stripe's
+// webhook and, in test mode, the built-in checkout page.
+func Routes(api, site *echo.Group, s *Store, wh *Webhook, r *web.Renderer, w Waiter, baseURL string) {
+	api.POST("/payments", handleAPICharge(s, w), web.RequireUser)
+	site.POST("/orders/:id/pay", handlePay(s, r, baseURL), web.RequireUser)
+	site.POST("/webhooks/stripe", handleWebhook(wh))
+	if s.gateway.Test() {
+		site.GET("/payments/test-checkout/:id", handleTestCheckout(s, r))
+		site.POST("/payments/test-checkout/:id/pay", handleTestPay(s, wh))
+	}
+}
+
+// handleAPICharge is the seed's direct charge. It answers 201 only once the
+// orders module has completed the order; if the order was cancelled while
+// the card was charged, the charge is refunded and the answer is 400, so a
+// client never sees both a cancelled order and a successful payment.
+func handleAPICharge(s *Store, w Waiter) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in struct {
+			OrderID string `json:"orderId"`
+			Token   string `json:"token"`
+		}
+		if err := web.Bind(c, &in); err != nil {
+			return err
+		}
+		fields := map[string]string{}
+		if in.OrderID == "" {
+			fields["orderId"] = "orderId must be provided"
+		}
+		if in.Token == "" {
+			fields["token"] = "token must be provided"
+		}
+		if err := problem.Fields(fields); err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		o, err := s.PayableOrder(ctx, in.OrderID, web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		pi, err := s.gateway.Charge(ctx, ChargeParams{OrderID: o.ID, AmountCents: o.PriceCents, Token: in.Token, Key: "charge-" + o.ID + "-" + in.Token})
+		if errors.Is(err, ErrDeclined) {
+			return problem.New(problem.PaymentRequired, "Your card was declined")
+		}
+		if err != nil {
+			return err
+		}
+		p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents})
+		if err != nil {
+			return err
+		}
+		if p.Status == Succeeded {
+			// Let orders decide, then let our copy of the order learn it.
+			w.Settle(ctx)
+			if err := w.WaitHead(ctx, "orders"); err != nil {
+				return err
+			}
+			if o, err = s.Order(ctx, o.ID); err != nil {
+				return err
+			}
+			if o.Status == orderComplete {
+				return web.JSON(c, http.StatusCreated, p)
+			}
+			// Cancelled meanwhile: the order:cancelled handler marked the
+			// payment for refund.
+			ps, err := s.ForOrder(ctx, o.ID)
+			if err != nil {
+				return err
+			}
+			for _, q := range ps {
+				if q.StripeID == pi {
+					p = q
+				}
+			}
+		}
+		if err := s.RefundPayment(ctx, p); err != nil {
+			s.logger.Error("refund after a refused charge failed; the worker retries", "err", err)
+		}
+		if o.Status == orderComplete {
+			return errAlreadyPaid
+		}
+		return errCancelled
+	}
+}
+
+// handlePay is the Pay button: an open Checkout Session for the order, and
+// the browser sent there. A boosted htmx form must not follow a redirect to
+// another origin, so htmx gets HX-Redirect instead of a 303.
+func handlePay(s *Store, r *web.Renderer, baseURL string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		id := c.Param("id")
+		o, err := s.PayableOrder(ctx, id, web.CurrentUser(c).ID)
+		if p, ok := problem.As(err); ok && p.Kind == problem.Invalid {
+			if err := r.Sessions.Flash(c, p.Message+"."); err != nil {
+				return err
+			}
+			return web.Redirect(c, "/orders/"+id)
+		}
+		if p, ok := problem.As(err); ok && p.Kind == problem.Forbidden {
+			return errOrderNotFound
+		}
+		if err != nil {
+			return err
+		}
+		sess, err := s.Checkout(ctx, o, baseURL+"/orders/"+o.ID+"?paid=1", baseURL+"/orders/"+o.ID)
+		if err != nil {
+			return err
+		}
+		if c.Request().Header.Get(web.HeaderHXRequest) == "true" {
+			c.Response().Header().Set(web.HeaderHXRedirect, sess.URL)
+			return c.NoContent(http.StatusOK)
+		}
+		return c.Redirect(http.StatusSeeOther, sess.URL)
+	}
+}
+
+// maxWebhookBytes bounds a webhook body; Stripe's events are far smaller.
+const maxWebhookBytes = 512 << 10
+
+func handleWebhook(wh *Webhook) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxWebhookBytes))
+		if err != nil {
+			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Request body too large"}}})
+		}
+		err = wh.Handle(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
+		switch {
+		case errors.Is(err, ErrBadSignature):
+			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Invalid Stripe signature"}}})
+		case err != nil:
+			wh.store.logger.Error("webhook failed; Stripe will retry", "err", err)
+			return c.JSON(http.StatusInternalServerError, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Could not process the event; please retry"}}})
+		}
+		return c.JSON(http.StatusOK, map[string]bool{"received": true})
+	}
+}
+
+func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		info, err := s.SessionByID(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "payments/checkout", Title: "Test checkout", Data: info})
+	}
+}
+
+// handleTestPay is the test checkout's Pay button: the signed event Stripe
+// would send, through the same webhook code, then back to the order.
+func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		info, err := s.SessionByID(ctx, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if info.Session.Status != "open" && info.Session.Status != "complete" {
+			return problem.New(problem.Conflict, "This checkout session has expired; go back to your order")
+		}
+		payload, header := wh.TestEvent(info)
+		if err := wh.Handle(ctx, payload, header); err != nil {
+			return err
+		}
+		return web.Redirect(c, "/orders/"+info.Order.ID+"?paid=1")
+	}
+}

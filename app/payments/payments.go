@@ -1,0 +1,101 @@
+// Package payments owns the money (payments.db): Stripe Checkout Sessions,
+// the payments received, their refunds, and the ids of the Stripe events
+// already processed. It keeps a copy of the orders from the orders
+// module's events.
+//
+// Only a payment completes an order: a payment recorded for a live order
+// appends payment:created, and the orders module completes the order unless
+// it was cancelled meanwhile. Any payment whose order is or becomes
+// cancelled, and any second payment for one order, is refunded: the refund
+// is first recorded as pending in the same transaction that discovers it,
+// then carried out through the API (with an idempotency key) by the caller
+// or by the worker, so a crash or an API failure delays a refund but never
+// loses it.
+//
+// Without Stripe keys, a built-in test gateway and test checkout page stand
+// in for Stripe; its Pay button signs a checkout.session.completed event and
+// hands it to the same webhook code.
+package payments
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"time"
+
+	"ticketing/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns payments.db's schema.
+func Migrations() db.Migrations {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return db.Migrations{Name: "payments", FS: sub}
+}
+
+// Order statuses, as the orders module publishes them.
+const (
+	orderCreated         = "created"
+	orderAwaitingPayment = "awaiting:payment"
+	orderComplete        = "complete"
+	orderCancelled       = "cancelled"
+)
+
+// Order is the payments module's copy of an order.
+type Order struct {
+	ID         string
+	UserID     string
+	Title      string
+	PriceCents int64
+	Status     string
+	Version    int64
+}
+
+// Payable reports whether the order can still be paid.
+func (o Order) Payable() bool { return o.Status == orderCreated || o.Status == orderAwaitingPayment }
+
+// Payment statuses.
+const (
+	Succeeded     = "succeeded"
+	RefundPending = "refund_pending"
+	Refunded      = "refunded"
+)
+
+// Payment is money received for an order.
+type Payment struct {
+	ID          string
+	OrderID     string
+	StripeID    string // the PaymentIntent
+	SessionID   string // the Checkout Session, if paid through one
+	AmountCents int64
+	Status      string
+	RefundID    string
+	CreatedAt   time.Time
+}
+
+// Events this module appends.
+const (
+	EventPaymentCreated  = "payment:created"
+	EventPaymentRefunded = "payment:refunded"
+)
+
+// PaymentCreated is the payload of payment:created (the seed's).
+type PaymentCreated struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+}
+
+// PaymentRefunded is the payload of payment:refunded.
+type PaymentRefunded struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	RefundID string `json:"refundId"`
+}
+
+// MarshalJSON is the seed's payment: {id, orderId, stripeId}.
+func (p Payment) MarshalJSON() ([]byte, error) {
+	return json.Marshal(PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
+}

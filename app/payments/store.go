@@ -1,0 +1,339 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"ticketing/app/problem"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// Store is all SQL on payments.db, and the calls to the gateway that go
+// with it.
+type Store struct {
+	db      *db.DB
+	log     *events.Log
+	gateway Gateway
+	logger  *slog.Logger
+	// kick wakes the worker after a commit that left work for it.
+	kick chan struct{}
+}
+
+// NewStore returns the store.
+func NewStore(d *db.DB, log *events.Log, g Gateway, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Store{db: d, log: log, gateway: g, logger: logger, kick: make(chan struct{}, 1)}
+}
+
+// Gateway is the processor the store calls.
+func (s *Store) Gateway() Gateway { return s.gateway }
+
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+var (
+	errOrderNotFound = problem.New(problem.NotFound, "Order not found")
+	errNotYours      = problem.New(problem.Forbidden, "Not authorized")
+	errCancelled     = problem.New(problem.Invalid, "Cannot pay for an cancelled order")
+	errAlreadyPaid   = problem.New(problem.Invalid, "Order already paid")
+)
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func findOrder(ctx context.Context, q querier, id string) (Order, error) {
+	var o Order
+	err := q.QueryRowContext(ctx, "SELECT id, user_id, title, price, status, version FROM orders WHERE id = ?", id).
+		Scan(&o.ID, &o.UserID, &o.Title, &o.PriceCents, &o.Status, &o.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Order{}, errOrderNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("find order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// Order returns the module's copy of an order.
+func (s *Store) Order(ctx context.Context, id string) (Order, error) {
+	if !db.ValidID(id) {
+		return Order{}, errOrderNotFound
+	}
+	return findOrder(ctx, s.db.Read(), id)
+}
+
+// PayableOrder returns the user's order if it can be paid: 404, 401 (not
+// the owner), then the status checks of the seed's payment route.
+func (s *Store) PayableOrder(ctx context.Context, id, userID string) (Order, error) {
+	o, err := s.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if o.UserID != userID {
+		return Order{}, errNotYours
+	}
+	switch o.Status {
+	case orderCancelled:
+		return Order{}, errCancelled
+	case orderComplete:
+		return Order{}, errAlreadyPaid
+	}
+	return o, nil
+}
+
+// Received is money Stripe (or the test gateway) says was paid.
+type Received struct {
+	OrderID       string
+	PaymentIntent string
+	SessionID     string
+	AmountCents   int64
+	// EventID and EventType name the Stripe event that reported it, if
+	// any; the event id is recorded in the same transaction, so a second
+	// delivery changes nothing.
+	EventID   string
+	EventType string
+}
+
+// Outcome is what recording a payment did.
+type Outcome int
+
+// The outcomes.
+const (
+	Duplicate Outcome = iota // seen before: nothing changed
+	Kept                     // recorded; payment:created appended
+	Refunding                // recorded for refund: the order cannot take it
+)
+
+// Record records money received, once. If the order can still be paid the
+// payment is kept and payment:created appended (the orders module then
+// completes the order); if the order is cancelled, unknown, or already has
+// a kept payment, the payment is recorded as refund_pending. Either way in
+// one transaction with the Stripe event id.
+func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error) {
+	var (
+		p   Payment
+		out Outcome
+	)
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		if r.EventID != "" {
+			res, err := tx.ExecContext(ctx, "INSERT INTO stripe_events (id, type, received_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+				r.EventID, r.EventType, db.Timestamp(time.Now()))
+			if err != nil {
+				return fmt.Errorf("record stripe event %s: %w", r.EventID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				out = Duplicate
+				p, _ = findPaymentByStripeID(ctx, tx, r.PaymentIntent)
+				return nil
+			}
+		}
+		if existing, err := findPaymentByStripeID(ctx, tx, r.PaymentIntent); err == nil {
+			p, out = existing, Duplicate // reported by another event, or reconciled
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+
+		now := time.Now().UTC()
+		p = Payment{ID: db.NewID(), OrderID: r.OrderID, StripeID: r.PaymentIntent, SessionID: r.SessionID, AmountCents: r.AmountCents, Status: Succeeded, CreatedAt: now}
+		o, err := findOrder(ctx, tx, r.OrderID)
+		switch {
+		case errors.Is(err, errOrderNotFound):
+			p.Status = RefundPending
+		case err != nil:
+			return err
+		case !o.Payable():
+			p.Status = RefundPending
+		}
+		var session any
+		if p.SessionID != "" {
+			session = p.SessionID
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO payments (id, order_id, stripe_id, session_id, amount, status, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.OrderID, p.StripeID, session, p.AmountCents, p.Status, db.Timestamp(now), db.Timestamp(now))
+		if db.IsUniqueViolation(err) && p.Status == Succeeded {
+			// The order already has a kept payment: this one goes back.
+			p.Status = RefundPending
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO payments (id, order_id, stripe_id, session_id, amount, status, created_at, updated_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				p.ID, p.OrderID, p.StripeID, session, p.AmountCents, p.Status, db.Timestamp(now), db.Timestamp(now))
+		}
+		if err != nil {
+			return fmt.Errorf("insert payment for order %s: %w", r.OrderID, err)
+		}
+		if p.SessionID != "" {
+			if _, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'complete' WHERE id = ?", p.SessionID); err != nil {
+				return fmt.Errorf("complete session %s: %w", p.SessionID, err)
+			}
+		}
+		if p.Status == RefundPending {
+			out = Refunding
+			tx.AfterCommit(s.wake)
+			return nil
+		}
+		out = Kept
+		_, err = s.log.Append(ctx, tx, EventPaymentCreated, p.ID, 1, PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
+		return err
+	})
+	if err != nil {
+		return Payment{}, 0, err
+	}
+	return p, out, nil
+}
+
+const paymentColumns = "id, order_id, stripe_id, coalesce(session_id, ''), amount, status, coalesce(refund_id, ''), created_at"
+
+func scanPayment(row interface{ Scan(...any) error }) (Payment, error) {
+	var p Payment
+	var created string
+	err := row.Scan(&p.ID, &p.OrderID, &p.StripeID, &p.SessionID, &p.AmountCents, &p.Status, &p.RefundID, &created)
+	p.CreatedAt, _ = db.ParseTime(created)
+	return p, err
+}
+
+func findPaymentByStripeID(ctx context.Context, q querier, stripeID string) (Payment, error) {
+	return scanPayment(q.QueryRowContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE stripe_id = ?", stripeID))
+}
+
+// ForOrder returns the payments recorded for an order, oldest first.
+func (s *Store) ForOrder(ctx context.Context, orderID string) ([]Payment, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE order_id = ? ORDER BY created_at, id", orderID)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %s: %w", orderID, err)
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// RefundPayment carries out a pending refund through the gateway and
+// records it, appending payment:refunded. A payment that is not pending is
+// left alone; two callers at once send the same idempotency key, so Stripe
+// makes one refund, and only one of them records it.
+func (s *Store) RefundPayment(ctx context.Context, p Payment) error {
+	if p.Status != RefundPending {
+		return nil
+	}
+	refundID, err := s.gateway.Refund(ctx, p.StripeID, "refund-"+p.ID)
+	if err != nil {
+		return fmt.Errorf("refund payment %s of order %s: %w", p.ID, p.OrderID, err)
+	}
+	return s.db.Tx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE payments SET status = 'refunded', refund_id = ?, updated_at = ? WHERE id = ? AND status = 'refund_pending'",
+			refundID, db.Timestamp(time.Now()), p.ID)
+		if err != nil {
+			return fmt.Errorf("record refund of payment %s: %w", p.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		s.logger.Info("payment refunded", "payment", p.ID, "order", p.OrderID, "refund", refundID)
+		_, err = s.log.Append(ctx, tx, EventPaymentRefunded, p.ID, 2, PaymentRefunded{ID: p.ID, OrderID: p.OrderID, RefundID: refundID})
+		return err
+	})
+}
+
+// OpenSession returns the order's open Checkout Session, if it has one,
+// and the number of attempts so far.
+func (s *Store) OpenSession(ctx context.Context, orderID string) (Session, int, error) {
+	var attempts int
+	if err := s.db.Read().QueryRowContext(ctx, "SELECT count(*) FROM checkout_sessions WHERE order_id = ?", orderID).Scan(&attempts); err != nil {
+		return Session{}, 0, fmt.Errorf("count sessions of order %s: %w", orderID, err)
+	}
+	var sess Session
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, url, status FROM checkout_sessions WHERE order_id = ? AND status = 'open' ORDER BY attempt DESC LIMIT 1", orderID).
+		Scan(&sess.ID, &sess.URL, &sess.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, attempts, nil
+	}
+	if err != nil {
+		return Session{}, 0, fmt.Errorf("open session of order %s: %w", orderID, err)
+	}
+	return sess, attempts, nil
+}
+
+// Checkout returns an open Checkout Session for the order, creating one
+// (attempt n+1, with its own idempotency key) when there is none.
+func (s *Store) Checkout(ctx context.Context, o Order, successURL, cancelURL string) (Session, error) {
+	open, attempts, err := s.OpenSession(ctx, o.ID)
+	if err != nil || open.ID != "" {
+		return open, err
+	}
+	sess, err := s.gateway.CreateCheckoutSession(ctx, CheckoutParams{
+		OrderID: o.ID, Attempt: attempts + 1, Title: o.Title, AmountCents: o.PriceCents,
+		SuccessURL: successURL, CancelURL: cancelURL,
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *db.Tx) error {
+		// The order may have ended while Stripe answered: then the new
+		// session is expired right away by the worker.
+		cur, err := findOrder(ctx, tx, o.ID)
+		if err != nil {
+			return err
+		}
+		status := "open"
+		if !cur.Payable() {
+			status = "expire_pending"
+			tx.AfterCommit(s.wake)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO checkout_sessions (id, order_id, attempt, url, status, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+			sess.ID, o.ID, attempts+1, sess.URL, status, db.Timestamp(time.Now()))
+		if err != nil {
+			return fmt.Errorf("record session %s: %w", sess.ID, err)
+		}
+		if status != "open" {
+			return errCancelled
+		}
+		return nil
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return sess, nil
+}
+
+// SessionInfo is a session with its order, for the test checkout page.
+type SessionInfo struct {
+	Session Session
+	Order   Order
+}
+
+// SessionByID returns a Checkout Session we created and its order.
+func (s *Store) SessionByID(ctx context.Context, id string) (SessionInfo, error) {
+	var info SessionInfo
+	var orderID string
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, url, status, order_id FROM checkout_sessions WHERE id = ?", id).
+		Scan(&info.Session.ID, &info.Session.URL, &info.Session.Status, &orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SessionInfo{}, problem.New(problem.NotFound, "Checkout session not found")
+	}
+	if err != nil {
+		return SessionInfo{}, fmt.Errorf("find session %s: %w", id, err)
+	}
+	info.Order, err = findOrder(ctx, s.db.Read(), orderID)
+	return info, err
+}

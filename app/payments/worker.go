@@ -1,0 +1,114 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"ticketing/db"
+)
+
+// workerPoll is the worker's safety-net period; a commit that leaves work
+// wakes it at once.
+const workerPoll = 5 * time.Second
+
+// Run carries out the pending work the transactions recorded, until ctx
+// ends: refunds, and Checkout Sessions to expire. A failure is logged and
+// retried on the next round; nothing is dropped.
+func (s *Store) Run(ctx context.Context) {
+	tick := time.NewTicker(workerPoll)
+	defer tick.Stop()
+	for {
+		if err := s.WorkOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("payments worker: will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// WorkOnce does all pending work now and returns the first error. Tests
+// call it instead of waiting for the worker.
+func (s *Store) WorkOnce(ctx context.Context) error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	pending, err := s.pendingRefunds(ctx)
+	keep(err)
+	for _, p := range pending {
+		keep(s.RefundPayment(ctx, p))
+	}
+	sessions, err := s.pendingExpiries(ctx)
+	keep(err)
+	for _, id := range sessions {
+		keep(s.expireSession(ctx, id))
+	}
+	return first
+}
+
+func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE status = 'refund_pending' ORDER BY created_at LIMIT 100")
+	if err != nil {
+		return nil, fmt.Errorf("pending refunds: %w", err)
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) pendingExpiries(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT id FROM checkout_sessions WHERE status = 'expire_pending' ORDER BY created_at LIMIT 100")
+	if err != nil {
+		return nil, fmt.Errorf("pending session expiries: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// expireSession expires a Checkout Session whose order ended. If Stripe
+// says it was paid meanwhile, that payment is recorded like a webhook's
+// (it is then refunded, the order being over), so it is not lost if the
+// webhook never comes.
+func (s *Store) expireSession(ctx context.Context, id string) error {
+	sess, err := s.gateway.ExpireCheckoutSession(ctx, id)
+	if err != nil {
+		return err
+	}
+	if sess.Status == "complete" && sess.PaymentIntent != "" {
+		info, err := s.SessionByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		p, _, err := s.Record(ctx, Received{OrderID: info.Order.ID, PaymentIntent: sess.PaymentIntent, SessionID: id, AmountCents: sess.AmountCents})
+		if err != nil {
+			return err
+		}
+		return s.RefundPayment(ctx, p)
+	}
+	return s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'expired' WHERE id = ? AND status = 'expire_pending'", id)
+		return err
+	})
+}
