@@ -174,6 +174,19 @@ func (g *StripeGateway) Refund(ctx context.Context, paymentIntent, key string) (
 // Stripe.js tokens) is first turned into a card PaymentMethod; anything
 // else is taken as a PaymentMethod id (pm_card_visa).
 func (g *StripeGateway) Charge(ctx context.Context, p ChargeParams) (string, error) {
+	pi, err := g.confirmIntent(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	if pi.Status != stripe.PaymentIntentStatusSucceeded {
+		return "", fmt.Errorf("%w: payment %s is %s", ErrDeclined, pi.ID, pi.Status)
+	}
+	return pi.ID, nil
+}
+
+// confirmIntent creates and confirms the PaymentIntent, whatever status it
+// ends in.
+func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*stripe.PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{
 		Amount:   stripe.Int64(p.AmountCents),
 		Currency: stripe.String(string(stripe.CurrencyUSD)),
@@ -193,10 +206,10 @@ func (g *StripeGateway) Charge(ctx context.Context, p ChargeParams) (string, err
 		created, err := g.api.PaymentMethods.New(pm)
 		var se *stripe.Error
 		if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-			return "", fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
+			return nil, fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
 		}
 		if err != nil {
-			return "", fmt.Errorf("charge order %s: payment method from token: %w", p.OrderID, err)
+			return nil, fmt.Errorf("charge order %s: payment method from token: %w", p.OrderID, err)
 		}
 		method = created.ID
 	}
@@ -207,15 +220,12 @@ func (g *StripeGateway) Charge(ctx context.Context, p ChargeParams) (string, err
 	pi, err := g.api.PaymentIntents.New(params)
 	var se *stripe.Error
 	if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-		return "", fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
+		return nil, fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
 	}
 	if err != nil {
-		return "", fmt.Errorf("charge order %s: %w", p.OrderID, err)
+		return nil, fmt.Errorf("charge order %s: %w", p.OrderID, err)
 	}
-	if pi.Status != stripe.PaymentIntentStatusSucceeded {
-		return "", fmt.Errorf("%w: payment %s is %s", ErrDeclined, pi.ID, pi.Status)
-	}
-	return pi.ID, nil
+	return pi, nil
 }
 
 // TestGateway stands in for Stripe when there are no keys. Its checkout
