@@ -245,7 +245,9 @@ func TestDirectChargeAPI(t *testing.T) {
 	anon := s.h.Client(t)
 	other := s.h.Client(t)
 	other.SignUp(t, "other@example.com", "password")
-	body := func(orderID, token string) map[string]string { return map[string]string{"orderId": orderID, "token": token} }
+	body := func(orderID, token string) map[string]string {
+		return map[string]string{"orderId": orderID, "token": token}
+	}
 
 	var e web.ErrorBody
 	assert.Equal(t, 401, anon.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), nil))
