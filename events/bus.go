@@ -146,6 +146,10 @@ type ConsumerStatus struct {
 	StuckSeq int64  `json:"stuckSeq,omitempty"`
 	Failures int    `json:"failures,omitempty"` // consecutive failures on the current event
 	Error    string `json:"error,omitempty"`    // last error while failing
+	// ApplyP50Ms and ApplyP99Ms are the append-to-apply times of the
+	// recent events (see Latencies), in milliseconds.
+	ApplyP50Ms float64 `json:"applyP50Ms"`
+	ApplyP99Ms float64 `json:"applyP99Ms"`
 }
 
 // Status reports every consumer, for /healthz and metrics.

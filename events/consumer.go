@@ -313,6 +313,11 @@ func (l *loop) status(ctx context.Context) ConsumerStatus {
 	if l.failures >= l.c.bus.opts.StuckAfter {
 		s.Stuck, s.StuckSeq = true, l.failSeq
 	}
+	if lat := l.latency.snapshot(); len(lat) > 0 {
+		slices.Sort(lat)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		s.ApplyP50Ms, s.ApplyP99Ms = ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100])
+	}
 	switch {
 	case l.lastErr != nil:
 		s.Error = l.lastErr.Error()

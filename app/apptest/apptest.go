@@ -35,6 +35,10 @@ type Harness struct {
 	Server *httptest.Server
 }
 
+// Client returns a new client with an empty cookie jar. It does not follow
+// redirects, so tests see the 303s.
+func (h *Harness) Client(t testing.TB) *Client { return NewClient(t, h.URL) }
+
 // Option changes the config before the app opens.
 type Option func(*app.Config)
 
@@ -104,22 +108,6 @@ type Client struct {
 	http *http.Client
 	// Header is added to every request (e.g. HX-Request).
 	Header http.Header
-}
-
-// Client returns a new client with an empty cookie jar. It does not follow
-// redirects, so tests see the 303s.
-func (h *Harness) Client(t testing.TB) *Client {
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	return &Client{
-		base:   h.URL,
-		Header: http.Header{},
-		http: &http.Client{
-			Jar:           jar,
-			Timeout:       30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
 }
 
 // Do sends a request. A non-nil body is sent as JSON, except a string,
@@ -239,4 +227,59 @@ func Doc(t testing.TB, resp *http.Response) *goquery.Document {
 	doc, err := goquery.NewDocumentFromReader(resp.Body)
 	require.NoError(t, err)
 	return doc
+}
+
+// NewClient returns a client for a server that is not a Harness (a built
+// binary in the fault drills). SetBase points it at a restarted server;
+// cookies carry over, since cookies do not depend on the port.
+func NewClient(t testing.TB, baseURL string) *Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &Client{
+		base:   baseURL,
+		Header: http.Header{},
+		http: &http.Client{
+			Jar:           jar,
+			Timeout:       30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// SetBase changes the server the client talks to.
+func (c *Client) SetBase(baseURL string) { c.base = baseURL }
+
+// Try sends a JSON request like JSON, but returns transport errors
+// instead of failing the test: for drills, where the server dies mid-request.
+func (c *Client) Try(method, path string, body, out any) (int, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if out != nil && len(b) > 0 && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, err
+		}
+	}
+	return resp.StatusCode, nil
 }

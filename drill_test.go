@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app/apptest"
+	"ticketing/app/orders"
+	"ticketing/app/payments"
+	"ticketing/app/tickets"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// The fault drills build the real binary and drive it over HTTP: killed
+// with SIGKILL mid-load, its files made unwritable, stopped past its
+// deadlines. The short versions run with every `go test`; -drill.long runs
+// them for longer.
+var drillLong = flag.Bool("drill.long", false, "run the fault drills longer")
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the program once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault drills build and run the binary; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ticketing-drill-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "ticketing")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// server is one run of the binary.
+type server struct {
+	cmd  *exec.Cmd
+	URL  string
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, dataDir string, env ...string) *server {
+	t.Helper()
+	cmd := exec.Command(binary(t))
+	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "SESSION_SECRET="+strings.Repeat("d", 32))
+	cmd.Env = append(cmd.Env, env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = s.logs
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "server exited before listening: %s", s.logs)
+	go io.Copy(io.Discard, stdout)
+	go func() { s.done <- cmd.Wait() }()
+	s.URL = strings.TrimSpace(strings.TrimPrefix(line, "ticketing: listening on "))
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	return s
+}
+
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL))
+	<-s.done
+	s.done <- nil // for the cleanup
+}
+
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "graceful stop: %s", s.logs)
+		s.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop within 10s")
+	}
+}
+
+// idle waits until every consumer has caught up, per /healthz.
+func (s *server) idle(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var h struct {
+			Consumers []events.ConsumerStatus `json:"consumers"`
+		}
+		status, err := apptest.NewClient(t, s.URL).Try(http.MethodGet, "/healthz", nil, &h)
+		if err != nil || status != 200 {
+			return false
+		}
+		for _, c := range h.Consumers {
+			if c.Lag != 0 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond)
+}
+
+// ledger is what clients saw acknowledged.
+type ledger struct {
+	mu       sync.Mutex
+	reserved map[string]string // order → ticket
+	paid     map[string]bool   // order
+}
+
+func (l *ledger) reserve(order, ticket string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserved[order] = ticket
+}
+
+func (l *ledger) pay(order string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.paid[order] = true
+}
+
+// load runs buyers that list, reserve and pay until stop closes.
+func load(t *testing.T, seller *apptest.Client, buyers []*apptest.Client, l *ledger, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, b := range buyers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var tk struct{ ID string }
+				if s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Drill", "price": 10}, &tk); err != nil || s != 201 {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				var o struct{ ID string }
+				if s, err := b.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o); err != nil || s != 201 {
+					continue
+				}
+				l.reserve(o.ID, tk.ID)
+				if rng.IntN(2) == 0 {
+					if s, err := b.Try(http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil); err == nil && s == 201 {
+						l.pay(o.ID)
+					}
+				}
+			}
+		})
+	}
+	return &wg
+}
+
+// TestKillNineUnderLoad kills the server with SIGKILL at a random moment
+// while buyers reserve and pay, restarts it on the same files, five times;
+// then checks that everything acknowledged is there, nothing was sold
+// twice, every passed deadline was swept, and no event was applied twice.
+func TestKillNineUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"RESERVATION_TTL=2s", "SWEEP_INTERVAL=100ms"}
+	srv := start(t, dir, env...)
+	seller := apptest.NewClient(t, srv.URL)
+	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	buyers := make([]*apptest.Client, 8)
+	for i := range buyers {
+		buyers[i] = apptest.NewClient(t, srv.URL)
+		s, err := buyers[i].Try(http.MethodPost, "/api/users/signup", map[string]string{"email": fmt.Sprintf("b%d@example.com", i), "password": "password"}, nil)
+		require.NoError(t, err)
+		require.Equal(t, 201, s)
+	}
+	l := &ledger{reserved: map[string]string{}, paid: map[string]bool{}}
+	rounds, runFor := 5, 300*time.Millisecond
+	if *drillLong {
+		rounds, runFor = 20, 2*time.Second
+	}
+	for round := range rounds {
+		stop := make(chan struct{})
+		wg := load(t, seller, buyers, l, stop)
+		time.Sleep(runFor/2 + time.Duration(rand.Int64N(int64(runFor))))
+		srv.kill(t)
+		close(stop)
+		wg.Wait()
+		srv = start(t, dir, env...)
+		for _, c := range append(buyers, seller) {
+			c.SetBase(srv.URL)
+		}
+		t.Logf("round %d: %d reservations, %d payments acknowledged so far", round, len(l.reserved), len(l.paid))
+	}
+	require.NotEmpty(t, l.reserved, "the load reserved something")
+
+	// Let every reservation's deadline pass and be swept, then stop.
+	time.Sleep(2500 * time.Millisecond)
+	srv.idle(t)
+	srv.stop(t)
+	checkFiles(t, dir, l)
+}
+
+// checkFiles opens the stopped server's files and checks the invariants
+// and the ledger.
+func checkFiles(t *testing.T, dir string, l *ledger) {
+	t.Helper()
+	ctx := context.Background()
+	open := func(name string, m db.Migrations) *db.DB {
+		d, err := db.Open(ctx, dir, name, events.Migrations(), m)
+		require.NoError(t, err)
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	ordersDB := open("orders", orders.Migrations())
+	ticketsDB := open("tickets", tickets.Migrations())
+	paymentsDB := open("payments", payments.Migrations())
+
+	require.NoError(t, orders.CheckInvariants(ctx, ordersDB, ticketsDB, time.Now()))
+	require.NoError(t, payments.CheckInvariants(ctx, ordersDB, paymentsDB))
+
+	for order, ticket := range l.reserved {
+		var got string
+		require.NoError(t, ordersDB.Read().QueryRow("SELECT ticket_id FROM orders WHERE id = ?", order).Scan(&got), "acknowledged order %s is missing", order)
+		assert.Equal(t, ticket, got)
+	}
+	for order := range l.paid {
+		var status string
+		require.NoError(t, ordersDB.Read().QueryRow("SELECT status FROM orders WHERE id = ?", order).Scan(&status))
+		assert.Equal(t, "complete", status, "acknowledged payment for order %s", order)
+		var n int
+		require.NoError(t, paymentsDB.Read().QueryRow("SELECT count(*) FROM payments WHERE order_id = ? AND status = 'succeeded'", order).Scan(&n))
+		assert.Equal(t, 1, n, "order %s has one kept payment", order)
+	}
+
+	// Nothing applied twice: every change to a ticket bumped its version
+	// by one and announced it, and orders' replica agrees.
+	rows, err := ticketsDB.Read().Query(`SELECT t.id, t.version, (SELECT count(*) FROM events e WHERE e.subject = t.id) FROM tickets t`)
+	require.NoError(t, err)
+	defer rows.Close()
+	replica := map[string]int64{}
+	rrows, err := ordersDB.Read().Query("SELECT id, version FROM tickets")
+	require.NoError(t, err)
+	for rrows.Next() {
+		var id string
+		var v int64
+		require.NoError(t, rrows.Scan(&id, &v))
+		replica[id] = v
+	}
+	rrows.Close()
+	n := 0
+	for rows.Next() {
+		var id string
+		var version, announced int64
+		require.NoError(t, rows.Scan(&id, &version, &announced))
+		assert.Equal(t, version, announced, "ticket %s: one event per version", id)
+		assert.Equal(t, version, replica[id], "ticket %s: orders' replica caught up exactly", id)
+		n++
+	}
+	require.NotZero(t, n)
+}
+
+// TestReadOnlyFilesFailCleanly makes orders.db unwritable mid-run (an
+// immutable file: what a full or failing disk looks like to SQLite): a
+// reservation fails with 503 and a clear log line, nothing is half
+// written, and it works again once the file is writable.
+func TestReadOnlyFilesFailCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for chattr +i")
+	}
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("no chattr")
+	}
+	dir := t.TempDir()
+	srv := start(t, dir)
+	seller := apptest.NewClient(t, srv.URL)
+	buyer := apptest.NewClient(t, srv.URL)
+	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	_, err = buyer.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "buyer@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	newTicket := func() string {
+		var tk struct{ ID string }
+		s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk)
+		require.NoError(t, err)
+		require.Equal(t, 201, s)
+		return tk.ID
+	}
+	first := newTicket()
+	second := newTicket()
+	s, err := buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": first}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 201, s)
+
+	files := []string{filepath.Join(dir, "orders.db"), filepath.Join(dir, "orders.db-wal")}
+	for _, f := range files {
+		require.NoError(t, exec.Command("chattr", "+i", f).Run())
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			for _, f := range files {
+				exec.Command("chattr", "-i", f).Run()
+			}
+			unlocked = true
+		}
+	}
+	t.Cleanup(unlock)
+
+	s, err = buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": second}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, s)
+	assert.Eventually(t, func() bool { return strings.Contains(srv.logs.String(), "status=503") }, 5*time.Second, 10*time.Millisecond, "a clear log line:\n%s", srv.logs)
+
+	unlock()
+	require.Eventually(t, func() bool {
+		s, err := buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": second}, nil)
+		return err == nil && s == 201
+	}, 10*time.Second, 50*time.Millisecond, "writes work again")
+	srv.idle(t)
+	srv.stop(t)
+	checkFiles(t, dir, &ledger{reserved: map[string]string{}, paid: map[string]bool{}})
+}
+
+// TestDeadlinePassedWhileDown: an order whose deadline passed while the
+// process was down is cancelled within one sweep after start.
+func TestDeadlinePassedWhileDown(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"RESERVATION_TTL=1s", "SWEEP_INTERVAL=200ms"}
+	srv := start(t, dir, env...)
+	seller := apptest.NewClient(t, srv.URL)
+	buyer := apptest.NewClient(t, srv.URL)
+	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	_, err = buyer.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "buyer@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	var tk, o struct{ ID string }
+	_, err = seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk)
+	require.NoError(t, err)
+	s, err := buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o)
+	require.NoError(t, err)
+	require.Equal(t, 201, s)
+	srv.stop(t)
+
+	time.Sleep(1200 * time.Millisecond) // the deadline passes while down
+	srv = start(t, dir, env...)
+	buyer.SetBase(srv.URL)
+	started := time.Now()
+	var got struct{ Status string }
+	require.Eventually(t, func() bool {
+		_, err := buyer.Try(http.MethodGet, "/api/orders/"+o.ID, nil, &got)
+		return err == nil && got.Status == "cancelled"
+	}, 5*time.Second, 10*time.Millisecond)
+	t.Logf("cancelled %v after start", time.Since(started))
+	assert.Less(t, time.Since(started), 2*time.Second, "within the first sweep (which runs at start), with margin for a loaded machine")
+}
