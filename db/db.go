@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,7 +40,14 @@ type DB struct {
 
 	writer *sql.DB
 	reader *sql.DB
+	// stmts caches prepared statements on the writer connection, by SQL
+	// text: parsing is a sixth of a reservation's CPU otherwise.
+	stmts     sync.Map // string → *sql.Stmt
+	stmtCount atomic.Int32
 }
+
+// maxStmts bounds the statement cache; the writer's SQL is a fixed set.
+const maxStmts = 256
 
 // Migrations is a named set of numbered SQL files (NNNN_what.sql), applied
 // in name order. The set's name keeps two sets in one file apart in the
@@ -157,7 +165,9 @@ func (d *DB) migrate(ctx context.Context, sets []Migrations) error {
 				if err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				// tx.Tx: a migration runs once and holds several
+				// statements, so it is not one to prepare and cache.
+				if _, err := tx.Tx.ExecContext(ctx, string(body)); err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
 				_, err = tx.ExecContext(ctx, "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", name, Timestamp(time.Now()))
@@ -175,12 +185,90 @@ func (d *DB) migrate(ctx context.Context, sets []Migrations) error {
 // through it fails instead of racing the writer.
 func (d *DB) Read() *sql.DB { return d.reader }
 
+// ReadStmt returns query prepared on the reader pool, cached, for reads on
+// hot paths (a consumer's poll of the log); database/sql prepares it on
+// each reader connection as needed.
+func (d *DB) ReadStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	key := "read:" + query
+	if s, ok := d.stmts.Load(key); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := d.reader.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(key, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
 // Tx is a write transaction. It embeds *sql.Tx, and lets code running inside
 // it ask for work to happen once it has committed (events/ wakes consumers
-// that way, so they never see a row that might still roll back).
+// that way, so they never see a row that might still roll back). Its
+// ExecContext, QueryContext and QueryRowContext run prepared statements
+// the file keeps for the writer connection, so the same SQL is parsed once.
 type Tx struct {
 	*sql.Tx
-	after []func()
+	d          *DB
+	after      []func()
+	unprepared []string
+}
+
+// stmt returns the cached statement for query bound to this transaction,
+// or nil (and notes the query, to prepare once the connection is free).
+func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s, ok := tx.d.stmts.Load(query); ok {
+		return tx.Tx.StmtContext(ctx, s.(*sql.Stmt))
+	}
+	tx.unprepared = append(tx.unprepared, query)
+	return nil
+}
+
+// ExecContext executes query in the transaction.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs query, expected to return at most one row, in the
+// transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// prepare caches the statements the last transaction ran unprepared. It
+// runs after the transaction ended: with one writer connection, preparing
+// during the transaction would wait for itself.
+func (d *DB) prepare(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if _, ok := d.stmts.Load(q); ok || d.stmtCount.Load() >= maxStmts {
+			continue
+		}
+		s, err := d.writer.PrepareContext(ctx, q)
+		if err != nil {
+			continue // it ran unprepared; it can keep doing so
+		}
+		if _, loaded := d.stmts.LoadOrStore(q, s); loaded {
+			s.Close()
+			continue
+		}
+		d.stmtCount.Add(1)
+	}
 }
 
 // AfterCommit runs f after the transaction commits; never if it rolls back.
@@ -194,8 +282,13 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin %s: %w", d.Name, err)
 	}
-	tx := &Tx{Tx: stx}
-	defer tx.Rollback() // ignored after Commit
+	tx := &Tx{Tx: stx, d: d}
+	defer func() {
+		tx.Rollback() // ignored after Commit
+		if len(tx.unprepared) > 0 {
+			d.prepare(context.WithoutCancel(ctx), tx.unprepared)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -217,6 +310,10 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (d *DB) Close() error {
 	var errs []error
+	d.stmts.Range(func(_, s any) bool {
+		s.(*sql.Stmt).Close()
+		return true
+	})
 	if d.reader != nil {
 		errs = append(errs, d.reader.Close())
 	}

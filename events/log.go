@@ -116,8 +116,11 @@ func (l *Log) Head(ctx context.Context) (int64, error) {
 
 // read returns up to limit events after seq, in order.
 func (l *Log) read(ctx context.Context, after int64, limit int) ([]Event, error) {
-	rows, err := l.db.Read().QueryContext(ctx,
-		"SELECT seq, type, subject, version, data, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	stmt, err := l.db.ReadStmt(ctx, "SELECT seq, type, subject, version, data, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+	if err != nil {
+		return nil, fmt.Errorf("read %s events after %d: %w", l.Name(), after, err)
+	}
+	rows, err := stmt.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s events after %d: %w", l.Name(), after, err)
 	}
