@@ -146,6 +146,16 @@ func (s *server) idle(t *testing.T) {
 	}, 20*time.Second, 20*time.Millisecond)
 }
 
+// signUp signs up a new client on s.
+func signUp(t *testing.T, s *server, email string) *apptest.Client {
+	t.Helper()
+	c := apptest.NewClient(t, s.URL)
+	status, err := c.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": email, "password": "password"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, status)
+	return c
+}
+
 // ledger is what clients saw acknowledged.
 type ledger struct {
 	mu       sync.Mutex
@@ -206,15 +216,10 @@ func TestKillNineUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"RESERVATION_TTL=2s", "SWEEP_INTERVAL=100ms"}
 	srv := start(t, dir, env...)
-	seller := apptest.NewClient(t, srv.URL)
-	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
-	require.NoError(t, err)
+	seller := signUp(t, srv, "seller@example.com")
 	buyers := make([]*apptest.Client, 8)
 	for i := range buyers {
-		buyers[i] = apptest.NewClient(t, srv.URL)
-		s, err := buyers[i].Try(http.MethodPost, "/api/users/signup", map[string]string{"email": fmt.Sprintf("b%d@example.com", i), "password": "password"}, nil)
-		require.NoError(t, err)
-		require.Equal(t, 201, s)
+		buyers[i] = signUp(t, srv, fmt.Sprintf("b%d@example.com", i))
 	}
 	l := &ledger{reserved: map[string]string{}, paid: map[string]bool{}}
 	rounds, runFor := 5, 300*time.Millisecond
@@ -315,12 +320,8 @@ func TestReadOnlyFilesFailCleanly(t *testing.T) {
 	}
 	dir := t.TempDir()
 	srv := start(t, dir)
-	seller := apptest.NewClient(t, srv.URL)
-	buyer := apptest.NewClient(t, srv.URL)
-	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
-	require.NoError(t, err)
-	_, err = buyer.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "buyer@example.com", "password": "password"}, nil)
-	require.NoError(t, err)
+	seller := signUp(t, srv, "seller@example.com")
+	buyer := signUp(t, srv, "buyer@example.com")
 	newTicket := func() string {
 		var tk struct{ ID string }
 		s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk)
@@ -370,14 +371,10 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"RESERVATION_TTL=1s", "SWEEP_INTERVAL=200ms"}
 	srv := start(t, dir, env...)
-	seller := apptest.NewClient(t, srv.URL)
-	buyer := apptest.NewClient(t, srv.URL)
-	_, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
-	require.NoError(t, err)
-	_, err = buyer.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "buyer@example.com", "password": "password"}, nil)
-	require.NoError(t, err)
+	seller := signUp(t, srv, "seller@example.com")
+	buyer := signUp(t, srv, "buyer@example.com")
 	var tk, o struct{ ID string }
-	_, err = seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk)
+	_, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk)
 	require.NoError(t, err)
 	s, err := buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o)
 	require.NoError(t, err)

@@ -57,6 +57,16 @@ type Migrations struct {
 	FS   fs.FS
 }
 
+// Embedded returns the migration set named name from the migrations/
+// directory of a module's embedded files.
+func Embedded(name string, files fs.FS) Migrations {
+	sub, err := fs.Sub(files, "migrations")
+	if err != nil {
+		panic(err) // the directory is embedded at build time
+	}
+	return Migrations{Name: name, FS: sub}
+}
+
 // pragmas every connection gets. busy_timeout only matters when another
 // process holds the file (a backup tool, the sqlite3 shell): inside this
 // process the single writer connection already serialises writes.

@@ -20,7 +20,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"io/fs"
 	"time"
 
 	"ticketing/db"
@@ -32,7 +31,7 @@ var migrationFS embed.FS
 // Migrations returns the events tables' migrations, applied to every module
 // file before the module's own.
 func Migrations() db.Migrations {
-	return db.Migrations{Name: "events", FS: mustSub(migrationFS, "migrations")}
+	return db.Embedded("events", migrationFS)
 }
 
 // Event is one row of a module's log.
@@ -70,14 +69,6 @@ type Options struct {
 	// returns rolls the transaction back like a crash at that point.
 	// Fault-injection for tests and drills only.
 	FailPoint func(consumer, source string, last Event) error
-}
-
-func mustSub(f embed.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
 }
 
 func (o Options) withDefaults() Options {

@@ -6,7 +6,6 @@ package auth
 
 import (
 	"embed"
-	"io/fs"
 	"net/mail"
 	"strings"
 	"time"
@@ -19,10 +18,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns auth.db's schema.
-func Migrations() db.Migrations {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return db.Migrations{Name: "auth", FS: sub}
-}
+func Migrations() db.Migrations { return db.Embedded("auth", migrations) }
 
 // User is an account. Its JSON is the seed's currentUser: {id, email}.
 type User struct {

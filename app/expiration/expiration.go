@@ -11,7 +11,6 @@ package expiration
 
 import (
 	"embed"
-	"io/fs"
 	"time"
 
 	"ticketing/db"
@@ -21,10 +20,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns expiration.db's schema.
-func Migrations() db.Migrations {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return db.Migrations{Name: "expiration", FS: sub}
-}
+func Migrations() db.Migrations { return db.Embedded("expiration", migrations) }
 
 // EventExpirationComplete is appended when an order's deadline passes.
 const EventExpirationComplete = "expiration:complete"

@@ -13,7 +13,6 @@ package orders
 import (
 	"embed"
 	"encoding/json"
-	"io/fs"
 	"time"
 
 	"ticketing/app/web"
@@ -24,10 +23,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns orders.db's schema.
-func Migrations() db.Migrations {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return db.Migrations{Name: "orders", FS: sub}
-}
+func Migrations() db.Migrations { return db.Embedded("orders", migrations) }
 
 // Status is where an order is in its life. The values are the seed's.
 type Status string

@@ -20,7 +20,6 @@ package payments
 import (
 	"embed"
 	"encoding/json"
-	"io/fs"
 	"time"
 
 	"ticketing/db"
@@ -30,10 +29,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns payments.db's schema.
-func Migrations() db.Migrations {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return db.Migrations{Name: "payments", FS: sub}
-}
+func Migrations() db.Migrations { return db.Embedded("payments", migrations) }
 
 // Order statuses, as the orders module publishes them.
 const (

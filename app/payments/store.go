@@ -212,9 +212,14 @@ func findPaymentByStripeID(ctx context.Context, q querier, stripeID string) (Pay
 
 // ForOrder returns the payments recorded for an order, oldest first.
 func (s *Store) ForOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE order_id = ? ORDER BY created_at, id", orderID)
+	return s.payments(ctx, "WHERE order_id = ? ORDER BY created_at, id", orderID)
+}
+
+// payments runs a query on the payments table; where is the query's tail.
+func (s *Store) payments(ctx context.Context, where string, args ...any) ([]Payment, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments "+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("payments of order %s: %w", orderID, err)
+		return nil, fmt.Errorf("read payments: %w", err)
 	}
 	defer rows.Close()
 	var out []Payment

@@ -54,20 +54,7 @@ func (s *Store) WorkOnce(ctx context.Context) error {
 }
 
 func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE status = 'refund_pending' ORDER BY created_at LIMIT 100")
-	if err != nil {
-		return nil, fmt.Errorf("pending refunds: %w", err)
-	}
-	defer rows.Close()
-	var out []Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return s.payments(ctx, "WHERE status = 'refund_pending' ORDER BY created_at LIMIT 100")
 }
 
 func (s *Store) pendingExpiries(ctx context.Context) ([]string, error) {

@@ -56,13 +56,18 @@ func (in ticketInput) parse() (string, int64, error) {
 	return in.Title, price, problem.Fields(fields)
 }
 
+// bindTicket decodes and validates the API's {title, price}.
+func bindTicket(c echo.Context) (string, int64, error) {
+	var in ticketInput
+	if err := web.Bind(c, &in); err != nil {
+		return "", 0, err
+	}
+	return in.parse()
+}
+
 func handleAPICreate(s *Store) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		var in ticketInput
-		if err := web.Bind(c, &in); err != nil {
-			return err
-		}
-		title, price, err := in.parse()
+		title, price, err := bindTicket(c)
 		if err != nil {
 			return err
 		}
@@ -115,11 +120,7 @@ func handleAPIUpdate(s *Store) echo.HandlerFunc {
 		if t.UserID != web.CurrentUser(c).ID {
 			return problem.New(problem.Forbidden, "Not authorized")
 		}
-		var in ticketInput
-		if err := web.Bind(c, &in); err != nil {
-			return err
-		}
-		title, price, err := in.parse()
+		title, price, err := bindTicket(c)
 		if err != nil {
 			return err
 		}

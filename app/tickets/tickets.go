@@ -8,7 +8,6 @@ package tickets
 import (
 	"embed"
 	"encoding/json"
-	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -22,10 +21,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns tickets.db's schema.
-func Migrations() db.Migrations {
-	sub, _ := fs.Sub(migrations, "migrations")
-	return db.Migrations{Name: "tickets", FS: sub}
-}
+func Migrations() db.Migrations { return db.Embedded("tickets", migrations) }
 
 // Ticket is one ticket.
 type Ticket struct {

@@ -370,7 +370,9 @@ func (p *phase) finish(start time.Time, lats [][]time.Duration) {
 	slices.Sort(p.lat)
 }
 
-func rushPhase(buyers []*client, ids []string, limit time.Duration, ack *acks) *phase {
+// work hands the ids out to the buyers, one job at a time each, until the
+// ids run out or the deadline passes, timing every job.
+func work(buyers []*client, ids []string, limit time.Duration, job func(b *client, id string) bool) *phase {
 	p := &phase{}
 	jobs := make(chan string, len(ids))
 	for _, id := range ids {
@@ -389,15 +391,13 @@ func rushPhase(buyers []*client, ids []string, limit time.Duration, ack *acks) *
 					return
 				}
 				t0 := time.Now()
-				var o struct{ ID string }
-				s, err := b.do(http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o)
+				done := job(b, id)
 				lats[i] = append(lats[i], time.Since(t0))
-				if err != nil || s != 201 {
+				if done {
+					ok.Add(1)
+				} else {
 					bad.Add(1)
-					continue
 				}
-				ok.Add(1)
-				ack.add(o.ID, id)
 			}
 		})
 	}
@@ -405,6 +405,24 @@ func rushPhase(buyers []*client, ids []string, limit time.Duration, ack *acks) *
 	p.ok, p.errors = int(ok.Load()), int(bad.Load())
 	p.finish(start, lats)
 	return p
+}
+
+// reserve is one reservation, recorded in ack when acknowledged.
+func reserve(b *client, id string, ack *acks) (string, bool) {
+	var o struct{ ID string }
+	s, err := b.do(http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o)
+	if err != nil || s != 201 {
+		return "", false
+	}
+	ack.add(o.ID, id)
+	return o.ID, true
+}
+
+func rushPhase(buyers []*client, ids []string, limit time.Duration, ack *acks) *phase {
+	return work(buyers, ids, limit, func(b *client, id string) bool {
+		_, ok := reserve(b, id, ack)
+		return ok
+	})
 }
 
 type contention struct {
@@ -454,43 +472,14 @@ func checkoutPhase(sellers, buyers []*client, n int, limit time.Duration, ack *a
 	if err != nil {
 		return nil, err
 	}
-	p := &phase{}
-	jobs := make(chan string, len(ids))
-	for _, id := range ids {
-		jobs <- id
-	}
-	close(jobs)
-	deadline := time.Now().Add(limit)
-	lats := make([][]time.Duration, len(buyers))
-	var ok, bad atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i, b := range buyers {
-		wg.Go(func() {
-			for id := range jobs {
-				if time.Now().After(deadline) {
-					return
-				}
-				t0 := time.Now()
-				var o struct{ ID string }
-				if s, err := b.do(http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o); err != nil || s != 201 {
-					bad.Add(1)
-					continue
-				}
-				ack.add(o.ID, id)
-				if s, err := b.do(http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil); err != nil || s != 201 {
-					bad.Add(1)
-					continue
-				}
-				lats[i] = append(lats[i], time.Since(t0))
-				ok.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	p.ok, p.errors = int(ok.Load()), int(bad.Load())
-	p.finish(start, lats)
-	return p, nil
+	return work(buyers, ids, limit, func(b *client, id string) bool {
+		order, ok := reserve(b, id, ack)
+		if !ok {
+			return false
+		}
+		s, err := b.do(http.MethodPost, "/api/payments", map[string]string{"orderId": order, "token": "tok_visa"}, nil)
+		return err == nil && s == 201
+	}), nil
 }
 
 // propagationPhase reserves n tickets one by one and, right after each
@@ -503,11 +492,9 @@ func propagationPhase(sellers, buyers []*client, n int, ack *acks) (int, error) 
 	stale := 0
 	for i, id := range ids {
 		b := buyers[i%len(buyers)]
-		var o struct{ ID string }
-		if s, err := b.do(http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o); err != nil || s != 201 {
-			return 0, fmt.Errorf("reserve: %d %v", s, err)
+		if _, ok := reserve(b, id, ack); !ok {
+			return 0, fmt.Errorf("reserve ticket %s failed", id)
 		}
-		ack.add(o.ID, id)
 		var tk struct {
 			OrderID *string `json:"orderId"`
 		}
