@@ -201,6 +201,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(a.Streams.Close) // live views end, so Shutdown need not wait for them
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "base_url", cfg.BaseURL)
 	fmt.Fprintf(stdout, "ticketing: listening on http://%s\n", ln.Addr())
 

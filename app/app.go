@@ -60,6 +60,9 @@ type App struct {
 	Views    *views.Views
 	Sessions *web.Sessions
 	Renderer *web.Renderer
+	// Streams are the live (Server-Sent Events) views; main closes them
+	// when the server starts shutting down.
+	Streams *web.Streams
 
 	Auth       *auth.Store
 	Tickets    *tickets.Store
@@ -159,6 +162,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions}
+	a.Streams = web.NewStreams()
 	a.handler = NewServer(a)
 	return a, nil
 }
@@ -199,6 +203,9 @@ func (a *App) Handler() http.Handler { return a.handler }
 // returns the first result.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		if a.Streams != nil {
+			a.Streams.Close()
+		}
 		if a.stopBG != nil {
 			a.stopBG()
 			a.bg.Wait()

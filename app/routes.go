@@ -23,7 +23,7 @@ func routes(e *echo.Echo, a *App) {
 	site := e.Group("")
 
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
-	tickets.Routes(api, site, a.Tickets, a.Renderer)
+	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
 	orders.Routes(api, site, a.Orders, a.Renderer)
 	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.Bus, a.cfg.BaseURL)
 

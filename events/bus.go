@@ -220,3 +220,6 @@ func (r *latencies) snapshot() []time.Duration {
 	}
 	return append(append([]time.Duration(nil), r.buf[r.next:]...), r.buf[:r.next]...)
 }
+
+// Source returns the log named name, for reading and watching it.
+func (b *Bus) Source(name string) (*Log, bool) { return b.log(name) }

@@ -144,3 +144,25 @@ func (l *Log) read(ctx context.Context, after int64, limit int) ([]Event, error)
 	}
 	return out, nil
 }
+
+// Watch returns a channel that receives a value (coalesced) after each
+// commit that appends to the log, and a function to stop watching. Live
+// views (Server-Sent Events) use it to wake without polling.
+func (l *Log) Watch() (<-chan struct{}, func()) {
+	ch := l.subscribe()
+	return ch, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, c := range l.wakeups {
+			if c == ch {
+				l.wakeups = append(l.wakeups[:i], l.wakeups[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Read returns up to limit events after seq, in order.
+func (l *Log) Read(ctx context.Context, after int64, limit int) ([]Event, error) {
+	return l.read(ctx, after, limit)
+}

@@ -95,6 +95,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	srv := httptest.NewServer(a.Handler())
 	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv}
 	t.Cleanup(func() {
+		a.Streams.Close() // else Close waits for open event streams
 		srv.Close()
 		cancel()
 		require.NoError(t, a.Close())

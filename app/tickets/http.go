@@ -1,6 +1,7 @@
 package tickets
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -10,16 +11,18 @@ import (
 
 	"ticketing/app/problem"
 	"ticketing/app/web"
+	"ticketing/events"
 )
 
 // Routes registers the JSON API (the seed's /api/tickets) and the pages.
-func Routes(api, site *echo.Group, s *Store, r *web.Renderer) {
+func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Streams) {
 	api.POST("/tickets", handleAPICreate(s), web.RequireUser)
 	api.GET("/tickets", handleAPIList(s))
 	api.GET("/tickets/:id", handleAPIShow(s))
 	api.PUT("/tickets/:id", handleAPIUpdate(s), web.RequireUser)
 
 	site.GET("/", handleHome(s, r))
+	site.GET("/tickets/stream", handleStream(s, r, streams))
 	site.GET("/tickets/new", handleNew(r), web.RequireUser)
 	site.POST("/tickets", handleCreate(s, r), web.RequireUser)
 	site.GET("/tickets/:id", handleShow(s, r))
@@ -137,6 +140,7 @@ type homePage struct {
 	Query   string
 	Tickets []Ticket
 	Next    string
+	Live    bool // the first, unfiltered page follows changes as they happen
 }
 
 func handleHome(s *Store, r *web.Renderer) echo.HandlerFunc {
@@ -147,7 +151,7 @@ func handleHome(s *Store, r *web.Renderer) echo.HandlerFunc {
 			return err
 		}
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/home", Fragment: "ticket-list", Title: "Tickets for sale",
-			Data: homePage{Query: q.Query, Tickets: p.Tickets, Next: p.Next}})
+			Data: homePage{Query: q.Query, Tickets: p.Tickets, Next: p.Next, Live: q.Query == "" && q.Before == ""}})
 	}
 }
 
@@ -250,5 +254,49 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 			return err
 		}
 		return web.Redirect(c, "/tickets/"+t.ID)
+	}
+}
+
+// liveRow is one change to the list: the ticket as it is now.
+type liveRow struct {
+	Ticket Ticket
+	OnSale bool
+}
+
+// handleStream sends the list's changes as they commit, as htmx
+// out-of-band swaps: a ticket listed or released appears at the top, a
+// reserved one disappears. The event id is the tickets log's seq, so a
+// reconnecting browser (Last-Event-ID) gets what it missed.
+func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		pos, err := strconv.ParseInt(c.Request().Header.Get("Last-Event-ID"), 10, 64)
+		if err != nil {
+			if pos, err = s.log.Head(c.Request().Context()); err != nil {
+				return err
+			}
+		}
+		return streams.Serve(c, []*events.Log{s.log}, func(ctx context.Context, send func(web.Message) error) error {
+			for {
+				batch, err := s.log.Read(ctx, pos, 100)
+				if err != nil || len(batch) == 0 {
+					return err
+				}
+				for _, e := range batch {
+					pos = e.Seq
+					var ch Changed
+					if err := e.Decode(&ch); err != nil {
+						return err
+					}
+					t := Ticket{ID: ch.ID, Title: ch.Title, PriceCents: ch.Price, UserID: ch.UserID, Version: ch.Version, OrderID: ch.OrderID}
+					html, err := r.Fragment(c, "tickets/home", "ticket-live", liveRow{Ticket: t, OnSale: !t.Reserved()})
+					if err != nil {
+						return err
+					}
+					if err := send(web.Message{ID: strconv.FormatInt(e.Seq, 10), Event: "tickets", Data: html}); err != nil {
+						return err
+					}
+				}
+			}
+		})
 	}
 }

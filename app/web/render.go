@@ -11,6 +11,9 @@ import (
 	"ticketing/views"
 )
 
+// csrfContextKey is where Echo's CSRF middleware leaves the token.
+var csrfContextKey = middleware.DefaultCSRFConfig.ContextKey
+
 // Page is what every page template receives: the layout's needs plus the
 // page's own Data.
 type Page struct {
@@ -64,7 +67,7 @@ func (r *Renderer) page(c echo.Context, title string, data any) Page {
 		Path:  c.Request().URL.Path,
 		Data:  data,
 	}
-	p.CSRF, _ = c.Get(middleware.DefaultCSRFConfig.ContextKey).(string)
+	p.CSRF, _ = c.Get(csrfContextKey).(string)
 	if r.Sessions != nil {
 		p.Flashes = r.Sessions.Flashes(c)
 	}
