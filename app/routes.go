@@ -10,6 +10,7 @@ import (
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
+	"ticketing/events"
 	"ticketing/static"
 )
 
@@ -24,7 +25,7 @@ func routes(e *echo.Echo, a *App) {
 
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
 	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
-	orders.Routes(api, site, a.Orders, a.Renderer)
+	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams, []*events.Log{a.Bus.Log(a.DB("orders")), a.Bus.Log(a.DB("payments"))})
 	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.Bus, a.cfg.BaseURL)
 
 	// Anything else under /api is a JSON 404, not a page.

@@ -1,16 +1,20 @@
 package orders
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"ticketing/app/problem"
 	"ticketing/app/web"
+	"ticketing/events"
 )
 
 // Routes registers the JSON API (the seed's /api/orders) and the pages.
-func Routes(api, site *echo.Group, s *Store, r *web.Renderer) {
+// watch are the logs whose commits can change an order page (orders' own,
+// and payments', whose refunds the page reports).
+func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Streams, watch []*events.Log) {
 	api.POST("/orders", handleAPIReserve(s), web.RequireUser)
 	api.GET("/orders", handleAPIList(s), web.RequireUser)
 	api.GET("/orders/:id", handleAPIShow(s), web.RequireUser)
@@ -20,6 +24,7 @@ func Routes(api, site *echo.Group, s *Store, r *web.Renderer) {
 	site.GET("/orders", handleList(s, r), web.RequireUser)
 	site.GET("/orders/:id", handleShow(s, r), web.RequireUser)
 	site.POST("/orders/:id/cancel", handleCancel(s), web.RequireUser)
+	site.GET("/orders/:id/stream", handleStream(s, r, streams, watch), web.RequireUser)
 }
 
 func handleAPIReserve(s *Store) echo.HandlerFunc {
@@ -130,5 +135,39 @@ func handleCancel(s *Store) echo.HandlerFunc {
 			return err
 		}
 		return web.Redirect(c, "/orders/"+o.ID)
+	}
+}
+
+// handleStream follows one order for its page: whenever its status or
+// refund changes, the "order-status" fragment is sent again, so the page
+// turns paid, expired or refunded the moment it happens. The event id is
+// the state shown (StreamKey); the page passes its own as ?v=, and a
+// reconnecting browser sends the last one it got.
+func handleStream(s *Store, r *web.Renderer, streams *web.Streams, watch []*events.Log) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		_, err := s.GetForUser(ctx, c.Param("id"), web.CurrentUser(c).ID)
+		if p, ok := problem.As(err); ok && p.Kind == problem.Forbidden {
+			return errOrderNotFound // as the page: not confirming someone else's order exists
+		}
+		if err != nil {
+			return err
+		}
+		shown := c.Request().Header.Get("Last-Event-ID")
+		if shown == "" {
+			shown = c.QueryParam("v")
+		}
+		return streams.Serve(c, watch, func(ctx context.Context, send func(web.Message) error) error {
+			o, err := s.Get(ctx, c.Param("id"))
+			if err != nil || o.StreamKey() == shown {
+				return err
+			}
+			html, err := r.Fragment(c, "orders/show", "order-status", showPage{Order: o, Expired: o.Expired(s.Now())})
+			if err != nil {
+				return err
+			}
+			shown = o.StreamKey()
+			return send(web.Message{ID: shown, Event: "status", Data: html})
+		})
 	}
 }

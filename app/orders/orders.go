@@ -13,6 +13,7 @@ package orders
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"ticketing/app/web"
@@ -67,6 +68,17 @@ type Order struct {
 
 // Cancellable reports whether the order can still be cancelled.
 func (o Order) Cancellable() bool { return o.Status != Complete && o.Status != Cancelled }
+
+// RanOut reports whether the order was cancelled by its deadline (it
+// ended at or after it) rather than by its buyer before.
+func (o Order) RanOut() bool { return o.Status == Cancelled && !o.UpdatedAt.Before(o.ExpiresAt) }
+
+// Live reports whether the order page should follow changes: anything but
+// a completed order can still change (a cancelled one, to refunded).
+func (o Order) Live() bool { return o.Status != Complete }
+
+// StreamKey names the order's visible state, for its live stream.
+func (o Order) StreamKey() string { return fmt.Sprintf("%d-%t", o.Version, o.Refunded) }
 
 // Expired reports whether an unpaid order's deadline has passed at now.
 func (o Order) Expired(now time.Time) bool { return o.Cancellable() && !now.Before(o.ExpiresAt) }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
 	"ticketing/app/problem"
@@ -427,4 +428,35 @@ func BenchmarkReserveConflict(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
+}
+
+// The order page follows its order: cancelled, expired, paid and refunded
+// arrive as a new "order-status" fragment the moment they commit.
+func TestOrderStream(t *testing.T) {
+	s := newShop(t, apptest.WithConfig(func(c *app.Config) {
+		c.ReservationTTL = 500 * time.Millisecond
+		c.SweepInterval = 20 * time.Millisecond
+	}))
+	cancelled := s.reserve(t, s.buyer, s.ticket(t, "Show A", 10))
+	_, doc := s.buyer.Get(t, "/orders/"+cancelled.ID)
+	connect := doc.Find("#order").AttrOr("sse-connect", "")
+	require.True(t, strings.HasPrefix(connect, "/orders/"+cancelled.ID+"/stream?v="), connect)
+
+	events := s.buyer.Stream(t, connect, "")
+	require.Equal(t, 204, s.buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled.ID, nil).StatusCode)
+	e := apptest.Next(t, events)
+	assert.Equal(t, "status", e.Event)
+	assert.Contains(t, e.Data, "This order is cancelled")
+
+	expiring := s.reserve(t, s.buyer, s.ticket(t, "Show B", 10))
+	events = s.buyer.Stream(t, "/orders/"+expiring.ID+"/stream", "")
+	e = apptest.Next(t, events) // no ?v=: the current state first
+	assert.Contains(t, e.Data, "reserved for you")
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, "Your reservation expired")
+
+	// Someone else's order has no stream.
+	other := s.h.Client(t)
+	other.SignUp(t, "other@example.com", "password")
+	assert.Equal(t, 404, other.Do(t, http.MethodGet, "/orders/"+expiring.ID+"/stream", nil).StatusCode)
 }
