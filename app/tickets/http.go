@@ -23,6 +23,8 @@ func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Strea
 
 	site.GET("/", handleHome(s, r))
 	site.GET("/tickets/stream", handleStream(s, r, streams))
+	site.GET("/sell", handleDashboard(s, r), web.RequireUser)
+	site.GET("/sell/stream", handleDashboardStream(s, r, streams), web.RequireUser)
 	site.GET("/tickets/new", handleNew(r), web.RequireUser)
 	site.POST("/tickets", handleCreate(s, r), web.RequireUser)
 	site.GET("/tickets/:id", handleShow(s, r))
@@ -287,7 +289,10 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 					if err := e.Decode(&ch); err != nil {
 						return err
 					}
-					t := Ticket{ID: ch.ID, Title: ch.Title, PriceCents: ch.Price, UserID: ch.UserID, Version: ch.Version, OrderID: ch.OrderID}
+					t, err := s.Get(ctx, ch.ID) // as it is now, with its seller's name
+					if err != nil {
+						return err
+					}
 					html, err := r.Fragment(c, "tickets/home", "ticket-live", liveRow{Ticket: t, OnSale: !t.Reserved()})
 					if err != nil {
 						return err

@@ -29,18 +29,29 @@ func NewStore(d *db.DB, log *events.Log) *Store {
 
 var errNotFound = problem.New(problem.NotFound, "Ticket not found")
 
-const columns = "id, title, price, user_id, version, coalesce(order_id, ''), created_at, updated_at"
+// columns and from read a ticket with its seller's name.
+const (
+	columns = `t.id, t.title, t.price, t.user_id, t.version, coalesce(t.order_id, ''), t.created_at, t.updated_at,
+	coalesce(t.reserved_until, ''), coalesce(t.sold_at, ''), coalesce(s.name, '')`
+	from = " FROM tickets t LEFT JOIN sellers s ON s.id = t.user_id"
+)
 
 type scanner interface{ Scan(...any) error }
 
 func scan(row scanner) (Ticket, error) {
 	var t Ticket
-	var created, updated string
-	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated); err != nil {
+	var created, updated, reserved, sold string
+	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated, &reserved, &sold, &t.Seller); err != nil {
 		return Ticket{}, err
 	}
 	t.CreatedAt, _ = db.ParseTime(created)
 	t.UpdatedAt, _ = db.ParseTime(updated)
+	if reserved != "" {
+		t.ReservedUntil, _ = db.ParseTime(reserved)
+	}
+	if sold != "" {
+		t.SoldAt, _ = db.ParseTime(sold)
+	}
 	return t, nil
 }
 
@@ -107,8 +118,8 @@ func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket) error {
 		orderID = t.OrderID
 	}
 	_, err := tx.ExecContext(ctx,
-		"UPDATE tickets SET title = ?, price = ?, version = ?, order_id = ?, updated_at = ? WHERE id = ?",
-		t.Title, t.PriceCents, t.Version, orderID, db.Timestamp(t.UpdatedAt), t.ID)
+		"UPDATE tickets SET title = ?, price = ?, version = ?, order_id = ?, updated_at = ?, reserved_until = ?, sold_at = ? WHERE id = ?",
+		t.Title, t.PriceCents, t.Version, orderID, db.Timestamp(t.UpdatedAt), optionalTime(t.ReservedUntil), optionalTime(t.SoldAt), t.ID)
 	if err != nil {
 		return fmt.Errorf("update ticket %s: %w", t.ID, err)
 	}
@@ -120,7 +131,7 @@ func find(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
 	if !db.ValidID(id) {
 		return Ticket{}, errNotFound
 	}
-	t, err := scan(tx.QueryRowContext(ctx, "SELECT "+columns+" FROM tickets WHERE id = ?", id))
+	t, err := scan(tx.QueryRowContext(ctx, "SELECT "+columns+from+" WHERE t.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, errNotFound
 	}
@@ -135,7 +146,7 @@ func (s *Store) Get(ctx context.Context, id string) (Ticket, error) {
 	if !db.ValidID(id) {
 		return Ticket{}, errNotFound
 	}
-	t, err := scan(s.db.Read().QueryRowContext(ctx, "SELECT "+columns+" FROM tickets WHERE id = ?", id))
+	t, err := scan(s.db.Read().QueryRowContext(ctx, "SELECT "+columns+from+" WHERE t.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, errNotFound
 	}
@@ -162,7 +173,7 @@ type Page struct {
 // listSQL reads the tickets on sale through the tickets_on_sale partial
 // index, newest first, with a keyset cursor: the cost of a page does not
 // grow with the number of reserved tickets or with the page number.
-const listSQL = "SELECT " + columns + " FROM tickets INDEXED BY tickets_on_sale WHERE order_id IS NULL"
+const listSQL = "SELECT " + columns + " FROM tickets t INDEXED BY tickets_on_sale LEFT JOIN sellers s ON s.id = t.user_id WHERE t.order_id IS NULL"
 
 // ListOnSale returns a page of the tickets not reserved.
 func (s *Store) ListOnSale(ctx context.Context, q ListQuery) (Page, error) {
@@ -177,14 +188,14 @@ func (s *Store) ListOnSale(ctx context.Context, q ListQuery) (Page, error) {
 		if !ok {
 			return Page{}, &problem.Error{Kind: problem.Invalid, Message: "Invalid page cursor", Fields: map[string]string{"before": "Invalid page cursor"}}
 		}
-		query += " AND (created_at, id) < (?, ?)"
+		query += " AND (t.created_at, t.id) < (?, ?)"
 		args = append(args, created, id)
 	}
 	if term := strings.TrimSpace(q.Query); term != "" {
-		query += " AND title LIKE ? ESCAPE '\\'"
+		query += " AND t.title LIKE ? ESCAPE '\\'"
 		args = append(args, "%"+likeEscape(term)+"%")
 	}
-	query += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	query += " ORDER BY t.created_at DESC, t.id DESC LIMIT ?"
 	args = append(args, limit+1)
 
 	rows, err := s.db.Read().QueryContext(ctx, query, args...)
@@ -213,7 +224,7 @@ func (s *Store) ListOnSale(ctx context.Context, q ListQuery) (Page, error) {
 
 // ForSeller returns every ticket a seller listed, newest first.
 func (s *Store) ForSeller(ctx context.Context, userID string) ([]Ticket, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+columns+" FROM tickets WHERE user_id = ? ORDER BY created_at DESC, id DESC", userID)
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+columns+from+" WHERE t.user_id = ? ORDER BY t.created_at DESC, t.id DESC", userID)
 	if err != nil {
 		return nil, fmt.Errorf("list seller's tickets: %w", err)
 	}
@@ -252,9 +263,17 @@ func decodeCursor(c string) (created, id string, ok bool) {
 	return created, id, true
 }
 
-// lock marks the ticket as held by orderID (order:created). Replays are
-// no-ops: a ticket already held by that order is left alone.
-func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string) error {
+func optionalTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return db.Timestamp(t)
+}
+
+// lock marks the ticket as held by orderID until its deadline
+// (order:created). Replays are no-ops: a ticket already held by that order
+// is left alone.
+func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string, until time.Time) error {
 	t, err := find(ctx, tx, ticketID)
 	if err != nil {
 		return fmt.Errorf("lock ticket %s for order %s: %w", ticketID, orderID, err)
@@ -263,7 +282,7 @@ func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string) e
 	case orderID:
 		return nil
 	case "":
-		t.OrderID = orderID
+		t.OrderID, t.ReservedUntil = orderID, until
 		return s.save(ctx, tx, &t)
 	default:
 		// The orders module's unique index makes this impossible for live
@@ -283,6 +302,27 @@ func (s *Store) unlock(ctx context.Context, tx *db.Tx, ticketID, orderID string)
 	if t.OrderID != orderID {
 		return nil // already released, or held by a later order
 	}
-	t.OrderID = ""
+	t.OrderID, t.ReservedUntil = "", time.Time{}
 	return s.save(ctx, tx, &t)
+}
+
+// sell marks the ticket sold to orderID (order:completed), once.
+func (s *Store) sell(ctx context.Context, tx *db.Tx, ticketID, orderID string, at time.Time) error {
+	t, err := find(ctx, tx, ticketID)
+	if err != nil {
+		return fmt.Errorf("sell ticket %s to order %s: %w", ticketID, orderID, err)
+	}
+	if t.OrderID != orderID || !t.SoldAt.IsZero() {
+		return nil // a replay, or a ticket the orders module never gave this order
+	}
+	t.SoldAt, t.ReservedUntil = at.UTC(), time.Time{}
+	return s.save(ctx, tx, &t)
+}
+
+// addSeller records a user's display name (user:created): the part of
+// the email before the @, so the list does not publish addresses.
+func (s *Store) addSeller(ctx context.Context, tx *db.Tx, id, email string) error {
+	name, _, _ := strings.Cut(email, "@")
+	_, err := tx.ExecContext(ctx, "INSERT INTO sellers (id, name) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, name)
+	return err
 }

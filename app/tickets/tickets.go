@@ -33,7 +33,15 @@ type Ticket struct {
 	OrderID    string // "" unless reserved or sold
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// ReservedUntil is the holding order's deadline while it is unpaid;
+	// SoldAt is set once the order is paid.
+	ReservedUntil time.Time
+	SoldAt        time.Time
+	Seller        string // the seller's display name
 }
+
+// Sold reports whether the ticket was paid for.
+func (t Ticket) Sold() bool { return !t.SoldAt.IsZero() }
 
 // Reserved reports whether an order holds the ticket.
 func (t Ticket) Reserved() bool { return t.OrderID != "" }

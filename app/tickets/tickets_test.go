@@ -181,7 +181,11 @@ func newOrdersFixture(t *testing.T) *ordersFixture {
 	tdb, err := db.Open(ctx, dir, "tickets", events.Migrations(), tickets.Migrations())
 	require.NoError(t, err)
 	t.Cleanup(func() { tdb.Close() })
+	adb, err := db.Open(ctx, dir, "auth", events.Migrations())
+	require.NoError(t, err)
+	t.Cleanup(func() { adb.Close() })
 	bus := events.NewBus(nil, events.Options{})
+	bus.Log(adb)
 	s := tickets.NewStore(tdb, bus.Log(tdb))
 	c := bus.Consumers(tdb)
 	tickets.Subscribe(c, s)
@@ -211,6 +215,7 @@ func lockThroughOrderEvent(t *testing.T, h *apptest.Harness, ticketID string) st
 	t.Cleanup(func() { odb.Close() })
 	tdb := h.App.DB("tickets")
 	bus := events.NewBus(nil, events.Options{})
+	bus.Log(h.App.DB("auth"))
 	c := bus.Consumers(tdb)
 	tickets.Subscribe(c, h.App.Tickets)
 	orderID := db.NewID()
@@ -320,7 +325,7 @@ func TestListUsesThePartialIndexAndPaginates(t *testing.T) {
 	_, err = f.store.ListOnSale(ctx, tickets.ListQuery{Before: "garbage"})
 	assert.Equal(t, problem.Invalid, problem.KindOf(err))
 
-	plan := explain(t, f.store.DB(), tickets.ListSQL+" ORDER BY created_at DESC, id DESC LIMIT 10")
+	plan := explain(t, f.store.DB(), tickets.ListSQL+" ORDER BY t.created_at DESC, t.id DESC LIMIT 10")
 	assert.Contains(t, plan, "tickets_on_sale")
 	assert.NotContains(t, plan, "TEMP B-TREE", "the index gives the order; no sort")
 }

@@ -1,0 +1,73 @@
+package tickets_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app/apptest"
+)
+
+func TestSellerDashboard(t *testing.T) {
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.SignUp(t, "jazz.promoter@example.com", "password")
+	buyer := h.Client(t)
+	buyer.SignUp(t, "fan@example.com", "password")
+	list := func(title string, price float64) string {
+		var tk struct{ ID string }
+		require.Equal(t, 201, seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk))
+		return tk.ID
+	}
+	sold, reserved, _ := list("Sold one", 40), list("Reserved one", 25), list("On sale one", 10)
+	var o struct{ ID string }
+	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": sold}, &o))
+	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil))
+	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": reserved}, nil))
+	require.NoError(t, h.App.Bus.WaitIdle(t.Context()))
+
+	resp, doc := seller.Get(t, "/sell")
+	require.Equal(t, 200, resp.StatusCode)
+	stats := doc.Find(".stats").Text()
+	assert.Contains(t, stats, "$40.00")
+	assert.Contains(t, stats, "Sold1")
+	assert.Contains(t, stats, "Reserved1")
+	assert.Contains(t, stats, "On sale1")
+	assert.Contains(t, doc.Find("#sell-"+sold).Text(), "Sold")
+	assert.Regexp(t, `Reserved until \d\d:\d\d UTC`, doc.Find("#sell-"+reserved).Text())
+	// Today's bar is the last one and the only one with height.
+	bars := doc.Find("svg.chart rect")
+	require.Equal(t, 14, bars.Length())
+	last, _ := strconv.Atoi(bars.Last().AttrOr("height", "0"))
+	first, _ := strconv.Atoi(bars.First().AttrOr("height", "0"))
+	assert.Positive(t, last)
+	assert.Zero(t, first)
+	assert.Contains(t, bars.Last().Find("title").Text(), "1 sold, $40.00")
+
+	// The list names the seller, not their address, and offers Purchase
+	// to others.
+	_, doc = buyer.Get(t, "/")
+	row := doc.Find("#ticket-rows li").First()
+	assert.Contains(t, row.Text(), "sold by jazz.promoter")
+	assert.NotContains(t, doc.Text(), "jazz.promoter@example.com")
+	assert.Equal(t, 1, row.Find(`form[action="/orders"] button`).Length())
+	_, doc = seller.Get(t, "/")
+	assert.Equal(t, 0, doc.Find(`#ticket-rows form[action="/orders"]`).Length(), "no Purchase on your own tickets")
+
+	// Live: the dashboard is sent again when a ticket of the seller's changes.
+	connect, ok := doc.Find("[sse-connect]").Attr("sse-connect")
+	require.True(t, ok)
+	assert.Equal(t, "/tickets/stream", connect)
+	_, doc = seller.Get(t, "/sell")
+	connect = doc.Find("[sse-connect]").AttrOr("sse-connect", "")
+	require.True(t, strings.HasPrefix(connect, "/sell/stream?v="), connect)
+	events := seller.Stream(t, connect, "")
+	list("Another", 5)
+	e := apptest.Next(t, events)
+	assert.Equal(t, "dashboard", e.Event)
+	assert.Regexp(t, `On sale</p><p class="stat">2`, e.Data)
+}
