@@ -84,15 +84,21 @@ func Open(t testing.TB, opts ...Option) *app.App {
 // New starts the app and stops it when the test ends.
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
+	// The server's address comes first, so that BASE_URL (redirects to
+	// the test checkout, say) points at it.
+	srv := httptest.NewUnstartedServer(nil)
+	opts = append([]Option{func(c *app.Config) { c.BaseURL = "http://" + srv.Listener.Addr().String() }}, opts...)
 	cfg := config(t, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		cancel()
+		srv.Close()
 		require.NoError(t, err)
 	}
 	require.NoError(t, a.Start(ctx))
-	srv := httptest.NewServer(a.Handler())
+	srv.Config.Handler = a.Handler()
+	srv.Start()
 	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv}
 	t.Cleanup(func() {
 		a.Streams.Close() // else Close waits for open event streams

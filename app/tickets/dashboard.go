@@ -42,8 +42,8 @@ type Bar struct {
 
 const (
 	chartDays   = 14
-	chartWidth  = 560
-	chartHeight = 160
+	chartWidth  = 900
+	chartHeight = 150
 	chartLabels = 20 // room under the bars for day labels
 )
 
