@@ -18,6 +18,10 @@ func NewServer(a *App) http.Handler {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = web.ErrorHandler(a.Renderer, a.logger)
+	// The client's address (for the sign-in limiter and the logs): from
+	// X-Forwarded-For only when the direct peer is a private or loopback
+	// address (Fly's proxy), so a client cannot choose its own.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {

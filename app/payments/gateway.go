@@ -10,8 +10,6 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
-
-	"ticketing/db"
 )
 
 // Gateway is what the module needs from a payment processor: Stripe, or the
@@ -240,9 +238,11 @@ func NewTestGateway(baseURL string) *TestGateway { return &TestGateway{baseURL: 
 // Test reports true.
 func (g *TestGateway) Test() bool { return true }
 
-// CreateCheckoutSession makes a session on the built-in checkout page.
+// CreateCheckoutSession makes a session on the built-in checkout page. Its
+// id comes from the order and attempt, as Stripe's idempotency key makes a
+// repeated request return the same session.
 func (g *TestGateway) CreateCheckoutSession(_ context.Context, p CheckoutParams) (Session, error) {
-	id := "cs_test_" + db.NewID()
+	id := fmt.Sprintf("cs_test_%s_%d", p.OrderID, p.Attempt)
 	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: "open", AmountCents: p.AmountCents}, nil
 }
 

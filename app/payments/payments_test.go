@@ -382,3 +382,23 @@ func TestTestModeCheckoutThroughPages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ps, 1)
 }
+
+// Two Pay clicks at once make one Checkout Session, not an error.
+func TestDoubleClickOnPay(t *testing.T) {
+	s := newShop(t)
+	orderID := s.order(t, 10)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	locations := make([]string, 2)
+	for i := range codes {
+		wg.Go(func() {
+			resp := s.buyer.Form(t, "/orders/"+orderID+"/pay", nil)
+			resp.Body.Close()
+			codes[i], locations[i] = resp.StatusCode, resp.Header.Get("Location")
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, []int{http.StatusSeeOther, http.StatusSeeOther}, codes)
+	assert.Equal(t, locations[0], locations[1])
+	assert.Equal(t, 1, count(t, s.h.App.DB("payments"), "SELECT count(*) FROM checkout_sessions WHERE order_id = ?", orderID))
+}
