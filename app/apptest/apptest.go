@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"ticketing/app"
+	"ticketing/app/apptest/apiclient"
 	"ticketing/app/web"
 	"ticketing/events"
 )
@@ -259,34 +260,5 @@ func (c *Client) SetBase(baseURL string) { c.base = baseURL }
 // Try sends a JSON request like JSON, but returns transport errors
 // instead of failing the test: for drills, where the server dies mid-request.
 func (c *Client) Try(method, path string, body, out any) (int, error) {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if out != nil && len(b) > 0 && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, err
-		}
-	}
-	return resp.StatusCode, nil
+	return apiclient.Do(c.http, method, c.base+path, body, out)
 }
