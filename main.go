@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"ticketing/app"
+	"ticketing/db"
 )
 
 func main() {
@@ -43,6 +44,8 @@ type config struct {
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
+
+	ReplicaURL string
 }
 
 // loadConfig reads the environment (DESIGN.md "Configuration"). A value that
@@ -67,6 +70,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("STRIPE_SECRET_KEY", &cfg.StripeSecretKey)
 	str("STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret)
 	str("STRIPE_API_BASE", &cfg.StripeAPIBase)
+	str("LITESTREAM_REPLICA_URL", &cfg.ReplicaURL)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 
 	var errs []error
@@ -164,6 +168,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	var replication *db.Replication
+	if cfg.ReplicaURL == "" {
+		logger.Info("replication off: LITESTREAM_REPLICA_URL is not set, so the data lives only in DATA_DIR")
+	} else if replication, err = db.NewReplication(cfg.ReplicaURL, getenv, logger); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	a, err := app.Open(ctx, app.Config{
 		DataDir:        cfg.DataDir,
 		BaseURL:        cfg.BaseURL,
@@ -176,11 +186,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StripeSecretKey:     cfg.StripeSecretKey,
 		StripeWebhookSecret: cfg.StripeWebhookSecret,
 		StripeAPIBase:       cfg.StripeAPIBase,
+		Replication:         replication,
 	})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+
+	if len(args) > 1 {
+		return command(ctx, a, args[1:], stdout)
+	}
 
 	// bg ends the background loops only after HTTP has drained, so requests
 	// in flight still see their events applied.
@@ -226,4 +241,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// command runs a one-off operation instead of serving.
+func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) error {
+	switch args[0] {
+	case "reconcile":
+		// After a restore (it also runs by itself then): record payments
+		// Stripe has and we lost, from the last 24 hours.
+		n, err := a.Payments.Reconcile(ctx, time.Now().Add(-24*time.Hour))
+		if err != nil {
+			return err
+		}
+		if a.Payments.Gateway().Test() {
+			fmt.Fprintln(stdout, "reconcile: test mode (no STRIPE_SECRET_KEY): no processor to ask, nothing to do")
+			return nil
+		}
+		fmt.Fprintf(stdout, "reconcile: recorded %d payments we had no record of\n", n)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (commands: reconcile)", args[0])
 }

@@ -138,3 +138,13 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 }
+
+// io2 discards output but keeps it for a failing test's log.
+func io2(t *testing.T) io.Writer { return &testWriter{t} }
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -48,14 +49,23 @@ type Config struct {
 	BcryptCost int
 	// Events tunes the bus (poll interval, read-your-writes bound).
 	Events events.Options
+	// Replication, when set, restores missing files and streams every file
+	// to object storage (LITESTREAM_REPLICA_URL).
+	Replication *db.Replication
 }
+
+// Modules are the module files, in the order they are opened.
+var Modules = []string{"auth", "tickets", "orders", "expiration", "payments"}
 
 // App is the running process's parts.
 type App struct {
 	cfg    Config
 	logger *slog.Logger
 
-	DBs      []*db.DB
+	DBs []*db.DB
+	// Restored is set when a module file came back from the replica at
+	// this start: Start then reconciles payments with Stripe.
+	Restored bool
 	Bus      *events.Bus
 	Views    *views.Views
 	Sessions *web.Sessions
@@ -74,6 +84,7 @@ type App struct {
 	limiter    *auth.Limiter
 
 	handler   http.Handler
+	metrics   *metrics
 	stopBG    context.CancelFunc
 	bg        sync.WaitGroup
 	closeOnce sync.Once
@@ -93,6 +104,23 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 			a.Close()
 		}
 	}()
+
+	// With replication, missing files come back from the replica first,
+	// and Litestream's store opens before the app's own connections.
+	if r := cfg.Replication; r != nil {
+		files := map[string]string{}
+		for _, name := range Modules {
+			restored, err := r.Restore(ctx, cfg.DataDir, name)
+			if err != nil {
+				return nil, err
+			}
+			a.Restored = a.Restored || restored
+			files[name] = filepath.Join(cfg.DataDir, name+".db")
+		}
+		if err := r.Start(ctx, files); err != nil {
+			return nil, err
+		}
+	}
 
 	open := func(name string, m db.Migrations) (*db.DB, error) {
 		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), m)
@@ -181,8 +209,21 @@ func (a *App) Start(ctx context.Context) error {
 	if a.Payments.Gateway().Test() {
 		a.logger.Info("payments in TEST MODE: no Stripe keys, the built-in test checkout stands in for Stripe")
 	}
+	if a.Restored {
+		// A restore can lose the last second of writes, a webhook we
+		// answered among them: ask Stripe what was paid.
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := a.Payments.Reconcile(rctx, time.Now().Add(-reconcileWindow)); err != nil {
+			a.logger.Error("reconcile with Stripe after restore failed; run `ticketing reconcile` once Stripe answers", "err", err)
+		}
+	}
 	return nil
 }
+
+// reconcileWindow is how far back reconciliation asks Stripe: longer than
+// any reservation window and Checkout Session.
+const reconcileWindow = 24 * time.Hour
 
 // DB returns the module file named name ("orders"), nil if there is none.
 // For operations and tests (the invariant checker); modules get theirs
@@ -219,9 +260,22 @@ func (a *App) Close() error {
 			a.Bus.Stop()
 		}
 		var errs []error
+		if r := a.cfg.Replication; r != nil {
+			// Push the last writes out before the files close.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := r.Sync(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("replicate before close: %w", err))
+			}
+			cancel()
+		}
 		for _, d := range a.DBs {
 			if err := d.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close %s: %w", d.Name, err))
+			}
+		}
+		if r := a.cfg.Replication; r != nil {
+			if err := r.Close(context.Background()); err != nil {
+				errs = append(errs, fmt.Errorf("close replication: %w", err))
 			}
 		}
 		a.closeErr = errors.Join(errs...)

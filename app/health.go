@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"ticketing/db"
 	"ticketing/events"
 )
 
@@ -15,6 +16,9 @@ type Health struct {
 	Status    string                  `json:"status"` // "ok" or "degraded"
 	Databases map[string]string       `json:"databases"`
 	Consumers []events.ConsumerStatus `json:"consumers"`
+	// Replication is each file's replica state; absent when replication
+	// is off.
+	Replication map[string]db.ReplicaStatus `json:"replication,omitempty"`
 }
 
 // handleHealth answers 200 when every module file answers a query and no
@@ -36,6 +40,14 @@ func handleHealth(a *App) echo.HandlerFunc {
 		for _, s := range h.Consumers {
 			if s.Stuck {
 				h.Status = "degraded"
+			}
+		}
+		if r := a.cfg.Replication; r != nil {
+			h.Replication = r.Status(ctx)
+			for _, st := range h.Replication {
+				if st.Error != "" {
+					h.Status = "degraded"
+				}
 			}
 		}
 		status := http.StatusOK

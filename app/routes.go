@@ -18,6 +18,7 @@ import (
 // then each module's JSON API (under /api) and pages.
 func routes(e *echo.Echo, a *App) {
 	e.GET("/healthz", handleHealth(a))
+	e.GET("/metrics", echo.WrapHandler(a.metrics.handler()))
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
 	api := e.Group("/api", web.RequireJSON)

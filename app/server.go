@@ -32,6 +32,8 @@ func NewServer(a *App) http.Handler {
 		DisablePrintStack: true,
 	}))
 	e.Use(requestLogger(a.logger))
+	a.metrics = newMetrics(a)
+	e.Use(a.metrics.middleware)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:      "",

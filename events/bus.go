@@ -150,6 +150,8 @@ type ConsumerStatus struct {
 	// recent events (see Latencies), in milliseconds.
 	ApplyP50Ms float64 `json:"applyP50Ms"`
 	ApplyP99Ms float64 `json:"applyP99Ms"`
+	// Errors counts every failed attempt since start.
+	Errors int64 `json:"errors"`
 }
 
 // Status reports every consumer, for /healthz and metrics.
@@ -223,3 +225,14 @@ func (r *latencies) snapshot() []time.Duration {
 
 // Source returns the log named name, for reading and watching it.
 func (b *Bus) Source(name string) (*Log, bool) { return b.log(name) }
+
+// Logs returns every module's log.
+func (b *Bus) Logs() []*Log {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]*Log, 0, len(b.logs))
+	for _, l := range b.logs {
+		out = append(out, l)
+	}
+	return out
+}

@@ -107,6 +107,7 @@ type loop struct {
 	failures  int           // consecutive failures on failSeq
 	failSeq   int64
 	lastErr   error
+	errors    int64     // failed attempts since start
 	latency   latencies // append-to-apply times of recent events
 }
 
@@ -147,6 +148,7 @@ func (l *loop) fail(seq int64, err error) int {
 		l.failures, l.failSeq = 0, seq
 	}
 	l.failures++
+	l.errors++
 	l.lastErr = err
 	return l.failures
 }
@@ -309,6 +311,7 @@ func (l *loop) status(ctx context.Context) ConsumerStatus {
 		Head:     head,
 		Lag:      max(head-pos, 0),
 		Failures: l.failures,
+		Errors:   l.errors,
 	}
 	if l.failures >= l.c.bus.opts.StuckAfter {
 		s.Stuck, s.StuckSeq = true, l.failSeq

@@ -20,7 +20,8 @@ type Log struct {
 	head       atomic.Int64 // highest committed seq known to this process
 
 	mu      sync.Mutex
-	wakeups []chan struct{} // one per consumer loop reading this log
+	wakeups []chan struct{}  // one per consumer loop reading this log
+	counts  map[string]int64 // events committed by this process, by type
 }
 
 // Name is the source name consumers use for this log: the module's name.
@@ -55,6 +56,12 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, typ, subject string, versio
 	}
 	tr := trackerFrom(ctx)
 	tx.AfterCommit(func() {
+		l.mu.Lock()
+		if l.counts == nil {
+			l.counts = map[string]int64{}
+		}
+		l.counts[typ]++
+		l.mu.Unlock()
 		l.committed(seq)
 		if tr != nil {
 			tr.record(l.Name(), seq)
@@ -165,4 +172,16 @@ func (l *Log) Watch() (<-chan struct{}, func()) {
 // Read returns up to limit events after seq, in order.
 func (l *Log) Read(ctx context.Context, after int64, limit int) ([]Event, error) {
 	return l.read(ctx, after, limit)
+}
+
+// Counts returns how many events of each type this process has committed
+// to the log, for metrics.
+func (l *Log) Counts() map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int64, len(l.counts))
+	for k, v := range l.counts {
+		out[k] = v
+	}
+	return out
 }

@@ -1,0 +1,40 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app/apptest"
+)
+
+func TestMetrics(t *testing.T) {
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.SignUp(t, "seller@example.com", "password")
+	buyers := []*apptest.Client{h.Client(t), h.Client(t)}
+	buyers[0].SignUp(t, "a@example.com", "password")
+	buyers[1].SignUp(t, "b@example.com", "password")
+	tk := createTicket(t, seller, "Show", 10)
+	require.Equal(t, 201, buyers[0].JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, nil))
+	require.Equal(t, 400, buyers[1].JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, nil))
+
+	resp := h.Client(t).Do(t, http.MethodGet, "/metrics", nil)
+	body := apptest.Body(t, resp)
+	require.Equal(t, 200, resp.StatusCode)
+	for _, want := range []string{
+		`ticketing_http_request_duration_seconds_count{method="POST",route="/api/orders",status="201"} 1`,
+		`ticketing_http_request_duration_seconds_count{method="POST",route="/api/orders",status="400"} 1`,
+		`ticketing_conflicts_total{route="/api/orders"} 1`,
+		`ticketing_events_total{source="orders",type="order:created"} 1`,
+		`ticketing_events_total{source="auth",type="user:created"} 3`,
+		`ticketing_consumer_lag{consumer="tickets",source="orders"} 0`,
+		`ticketing_consumer_errors_total{consumer="tickets",source="orders"} 0`,
+		`ticketing_sweep_duration_seconds`,
+		`go_goroutines`,
+	} {
+		assert.Contains(t, body, want)
+	}
+}

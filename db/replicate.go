@@ -1,0 +1,187 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+	_ "github.com/benbjohnson/litestream/file" // file:// replicas
+	_ "github.com/benbjohnson/litestream/s3"   // s3:// replicas
+)
+
+// Replication streams every module file to object storage with an
+// embedded Litestream (v0.5.18: its library API is not declared stable,
+// so it is pinned), and restores a missing file from there before start.
+// Each file replicates under <url>/<module>.
+//
+// Order matters, as Litestream's library documentation says: restore
+// missing files, open the store, then open the app's connections; at the
+// end, sync, close the app's connections, close the store last.
+type Replication struct {
+	url    *url.URL
+	logger *slog.Logger
+	dbs    map[string]*litestream.DB
+	store  *litestream.Store
+}
+
+// NewReplication parses LITESTREAM_REPLICA_URL: s3://bucket/prefix (with
+// ?endpoint=...&force-path-style=true for S3-compatible stores) or
+// file:///absolute/path. getenv supplies what Fly's object storage sets:
+// BUCKET_NAME (used when the URL has no bucket) and AWS_ENDPOINT_URL_S3
+// (used when it has no endpoint); credentials are read from
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY by Litestream itself.
+func NewReplication(raw string, getenv func(string) string, logger *slog.Logger) (*Replication, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("LITESTREAM_REPLICA_URL: %w", err)
+	}
+	switch u.Scheme {
+	case "s3":
+		if u.Host == "" {
+			u.Host = getenv("BUCKET_NAME")
+		}
+		if u.Host == "" {
+			return nil, errors.New("LITESTREAM_REPLICA_URL: no bucket (s3://bucket/path, or set BUCKET_NAME)")
+		}
+		q := u.Query()
+		if q.Get("endpoint") == "" && getenv("AWS_ENDPOINT_URL_S3") != "" {
+			q.Set("endpoint", getenv("AWS_ENDPOINT_URL_S3"))
+			u.RawQuery = q.Encode()
+		}
+	case "file":
+		if !filepath.IsAbs(u.Path) {
+			return nil, errors.New("LITESTREAM_REPLICA_URL: a file:// replica needs an absolute path (file:///var/backups/ticketing)")
+		}
+	default:
+		return nil, fmt.Errorf("LITESTREAM_REPLICA_URL: scheme %q: want s3:// or file://", u.Scheme)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Replication{url: u, logger: logger, dbs: map[string]*litestream.DB{}}, nil
+}
+
+// String is the replica URL without credentials.
+func (r *Replication) String() string { return r.url.Redacted() }
+
+// client returns the replica client for one module file.
+func (r *Replication) client(ctx context.Context, name string) (litestream.ReplicaClient, error) {
+	u := *r.url
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + name
+	c, err := litestream.NewReplicaClientFromURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("replica client for %s: %w", name, err)
+	}
+	if err := c.Init(ctx); err != nil {
+		return nil, fmt.Errorf("replica client for %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Restore restores dir/<name>.db from its replica when the file is
+// missing, with an integrity check. A replica with nothing in it means a
+// fresh file (false, nil). Any other failure is an error: starting empty
+// over a real backup would be worse than not starting.
+func (r *Replication) Restore(ctx context.Context, dir, name string) (bool, error) {
+	path := filepath.Join(dir, name+".db")
+	if _, err := os.Stat(path); err == nil {
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	c, err := r.client(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("restore %s: %w", path, err)
+	}
+	opt := litestream.NewRestoreOptions()
+	opt.OutputPath = path
+	opt.IntegrityCheck = litestream.IntegrityCheckQuick
+	start := time.Now()
+	err = litestream.NewReplicaWithClient(nil, c).Restore(ctx, opt)
+	switch {
+	case errors.Is(err, litestream.ErrTxNotAvailable), errors.Is(err, litestream.ErrNoSnapshots):
+		r.logger.Info("no backup to restore; starting a fresh file", "file", name+".db", "replica", r.String())
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("restore %s from %s (refusing to start empty over a backup): %w", path, r.String(), err)
+	}
+	r.logger.Info("restored from backup", "file", name+".db", "replica", r.String(), "took", time.Since(start))
+	return true, nil
+}
+
+// Start opens the Litestream store over the named files (name → path),
+// before the app opens its own connections to them.
+func (r *Replication) Start(ctx context.Context, files map[string]string) error {
+	var dbs []*litestream.DB
+	for name, path := range files {
+		c, err := r.client(ctx, name)
+		if err != nil {
+			return err
+		}
+		d := litestream.NewDB(path)
+		d.Replica = litestream.NewReplicaWithClient(d, c)
+		r.dbs[name] = d
+		dbs = append(dbs, d)
+	}
+	r.store = litestream.NewStore(dbs, litestream.CompactionLevels{
+		{Level: 0},
+		{Level: 1, Interval: 30 * time.Second},
+		{Level: 2, Interval: 5 * time.Minute},
+	})
+	if err := r.store.Open(ctx); err != nil {
+		return fmt.Errorf("open replication store: %w", err)
+	}
+	r.logger.Info("replicating", "replica", r.String(), "files", len(dbs))
+	return nil
+}
+
+// Sync pushes every file's latest writes to the replica and waits.
+func (r *Replication) Sync(ctx context.Context) error {
+	var errs []error
+	for name, d := range r.dbs {
+		if err := d.SyncAndWait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sync %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the store; call it after the app's connections are closed.
+func (r *Replication) Close(ctx context.Context) error {
+	if r.store == nil {
+		return nil
+	}
+	return r.store.Close(ctx)
+}
+
+// ReplicaStatus is one file's replication state, for /healthz.
+type ReplicaStatus struct {
+	LocalTXID  uint64 `json:"localTxid"`
+	RemoteTXID uint64 `json:"remoteTxid"`
+	InSync     bool   `json:"inSync"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Status reports every file's local and remote positions.
+func (r *Replication) Status(ctx context.Context) map[string]ReplicaStatus {
+	out := make(map[string]ReplicaStatus, len(r.dbs))
+	for name, d := range r.dbs {
+		st, err := d.SyncStatus(ctx)
+		s := ReplicaStatus{LocalTXID: uint64(st.LocalTXID), RemoteTXID: uint64(st.RemoteTXID), InSync: st.InSync}
+		if err != nil {
+			s.Error = err.Error()
+		}
+		out[name] = s
+	}
+	return out
+}

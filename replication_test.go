@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app"
+	"ticketing/app/apptest"
+	"ticketing/app/orders"
+	"ticketing/app/payments"
+	"ticketing/app/tickets"
+	"ticketing/db"
+	"ticketing/events"
+)
+
+// s3Server is an S3-compatible server in the test process, on 127.0.0.1,
+// with one bucket.
+func s3Server(t *testing.T) string {
+	t.Helper()
+	backend := s3mem.New()
+	require.NoError(t, backend.CreateBucket("backups"))
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	// Litestream reads the credentials from the process environment. A set
+	// CA bundle makes its S3 client fail to build its HTTP client.
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CA_BUNDLE", "")
+	return srv.URL
+}
+
+func replicaURLs(t *testing.T) map[string]string {
+	return map[string]string{
+		"s3":   "s3://backups/ticketing?endpoint=" + s3Server(t) + "&force-path-style=true",
+		"file": "file://" + t.TempDir(),
+	}
+}
+
+// snapshot counts what each module file holds.
+func countRows(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]int{}
+	for name, m := range map[string]db.Migrations{"auth": {}, "tickets": tickets.Migrations(), "orders": orders.Migrations(), "payments": payments.Migrations()} {
+		sets := []db.Migrations{events.Migrations()}
+		if m.FS != nil {
+			sets = append(sets, m)
+		}
+		d, err := db.Open(ctx, dir, name, sets...)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, d.Read().QueryRow("SELECT count(*) FROM events").Scan(&n))
+		out[name+" events"] = n
+		d.Close()
+	}
+	return out
+}
+
+// The disaster drill: lose the machine and its volume, start again with
+// the same replica URL, and find everything.
+func TestDisasterRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replication drill")
+	}
+	for kind, replica := range replicaURLs(t) {
+		t.Run(kind, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			env := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "LITESTREAM_REPLICA_URL": replica, "SESSION_SECRET": strings.Repeat("r", 32)}
+			base, stop := startRun(t, env)
+			seller := apptest.NewClient(t, base)
+			buyer := apptest.NewClient(t, base)
+			for _, c := range []struct {
+				cl    *apptest.Client
+				email string
+			}{{seller, "seller@example.com"}, {buyer, "buyer@example.com"}} {
+				s, err := c.cl.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": c.email, "password": "password"}, nil)
+				require.NoError(t, err)
+				require.Equal(t, 201, s)
+			}
+			var ids []string
+			for i := range 5 {
+				var tk struct{ ID string }
+				s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": fmt.Sprintf("Show %d", i), "price": 10 + i}, &tk)
+				require.NoError(t, err)
+				require.Equal(t, 201, s)
+				ids = append(ids, tk.ID)
+			}
+			var paid, reserved struct{ ID string }
+			_, err := buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": ids[0]}, &paid)
+			require.NoError(t, err)
+			s, err := buyer.Try(http.MethodPost, "/api/payments", map[string]string{"orderId": paid.ID, "token": "tok_visa"}, nil)
+			require.NoError(t, err)
+			require.Equal(t, 201, s)
+			_, err = buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": ids[1]}, &reserved)
+			require.NoError(t, err)
+
+			// Wait until every file's replica has caught up, then lose it all.
+			require.Eventually(t, func() bool {
+				var h struct {
+					Replication map[string]db.ReplicaStatus `json:"replication"`
+				}
+				if _, err := seller.Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
+					return false
+				}
+				for _, st := range h.Replication {
+					if !st.InSync {
+						return false
+					}
+				}
+				return true
+			}, 20*time.Second, 100*time.Millisecond, "replicas in sync")
+			require.NoError(t, stop())
+			before := countRows(t, dir)
+			require.NoError(t, os.RemoveAll(dir))
+
+			base, stop = startRun(t, env)
+			for _, c := range []*apptest.Client{seller, buyer} {
+				c.SetBase(base)
+			}
+			var o struct{ Status string }
+			s, err = buyer.Try(http.MethodGet, "/api/orders/"+paid.ID, nil, &o)
+			require.NoError(t, err)
+			require.Equal(t, 200, s, "the session cookie and the order survived")
+			assert.Equal(t, "complete", o.Status)
+			s, err = buyer.Try(http.MethodGet, "/api/orders/"+reserved.ID, nil, &o)
+			require.NoError(t, err)
+			require.Equal(t, 200, s)
+			assert.Equal(t, "created", o.Status)
+			var list []struct{ ID string }
+			_, err = buyer.Try(http.MethodGet, "/api/tickets", nil, &list)
+			require.NoError(t, err)
+			assert.Len(t, list, 3, "the three tickets still on sale")
+			fresh := apptest.NewClient(t, base)
+			s, err = fresh.Try(http.MethodPost, "/api/users/signin", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
+			require.NoError(t, err)
+			assert.Equal(t, 200, s, "users restored")
+			time.Sleep(300 * time.Millisecond) // consumers would re-apply now if positions were lost
+			require.NoError(t, stop())
+
+			assert.Equal(t, before, countRows(t, dir), "every event back, none applied twice")
+			ctx := context.Background()
+			od, err := db.Open(ctx, dir, "orders", events.Migrations(), orders.Migrations())
+			require.NoError(t, err)
+			defer od.Close()
+			td, err := db.Open(ctx, dir, "tickets", events.Migrations(), tickets.Migrations())
+			require.NoError(t, err)
+			defer td.Close()
+			pd, err := db.Open(ctx, dir, "payments", events.Migrations(), payments.Migrations())
+			require.NoError(t, err)
+			defer pd.Close()
+			require.NoError(t, orders.CheckInvariants(ctx, od, td, time.Now()))
+			require.NoError(t, payments.CheckInvariants(ctx, od, pd))
+		})
+	}
+}
+
+// A replica that cannot be read stops the start with a clear error rather
+// than starting empty; an empty replica starts fresh.
+func TestRestoreFailuresStopTheStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replication drill")
+	}
+	secret := strings.Repeat("r", 32)
+	t.Run("unreachable", func(t *testing.T) {
+		s3Server(t) // the credentials
+		err := run(context.Background(), nil, env(map[string]string{
+			"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "SESSION_SECRET": secret,
+			"LITESTREAM_REPLICA_URL": "s3://backups/ticketing?endpoint=http://127.0.0.1:1&force-path-style=true",
+		}), io2(t), io2(t))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "refusing to start empty over a backup")
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		replicaDir := t.TempDir()
+		dir := filepath.Join(t.TempDir(), "data")
+		vars := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "SESSION_SECRET": secret, "LITESTREAM_REPLICA_URL": "file://" + replicaDir}
+		base, stop := startRun(t, vars)
+		cl := apptest.NewClient(t, base)
+		_, err := cl.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "a@example.com", "password": "password"}, nil)
+		require.NoError(t, err)
+		require.NoError(t, stop())
+		require.NoError(t, os.RemoveAll(dir))
+		// Scribble over every file the replica holds for auth.db.
+		n := 0
+		require.NoError(t, filepath.Walk(filepath.Join(replicaDir, "auth"), func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				n++
+				return os.WriteFile(p, []byte("not an LTX file, just noise"), 0o644)
+			}
+			return err
+		}))
+		require.NotZero(t, n)
+		err = run(context.Background(), nil, env(vars), io2(t), io2(t))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "restore")
+	})
+	t.Run("empty replica starts fresh", func(t *testing.T) {
+		base, stop := startRun(t, map[string]string{"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "SESSION_SECRET": secret, "LITESTREAM_REPLICA_URL": "file://" + t.TempDir()})
+		resp, err := http.Get(base + "/healthz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		require.NoError(t, stop())
+	})
+}
+
+// BenchmarkReserveWithReplication: reservations per second through the
+// handler tree with replication off, to file://, and to the in-process S3
+// server; compare the figures to see what replication costs.
+func BenchmarkReserveWithReplication(b *testing.B) {
+	for _, kind := range []string{"off", "file", "s3"} {
+		b.Run(kind, func(b *testing.B) {
+			var rep *db.Replication
+			switch kind {
+			case "file":
+				r, err := db.NewReplication("file://"+b.TempDir(), os.Getenv, quietLogger)
+				require.NoError(b, err)
+				rep = r
+			case "s3":
+				backend := s3mem.New()
+				require.NoError(b, backend.CreateBucket("backups"))
+				srv := httptest.NewServer(gofakes3.New(backend).Server())
+				b.Cleanup(srv.Close)
+				b.Setenv("AWS_ACCESS_KEY_ID", "test")
+				b.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+				b.Setenv("AWS_REGION", "us-east-1")
+				b.Setenv("AWS_CA_BUNDLE", "")
+				r, err := db.NewReplication("s3://backups/bench?endpoint="+srv.URL+"&force-path-style=true", os.Getenv, quietLogger)
+				require.NoError(b, err)
+				rep = r
+			}
+			h := apptest.New(b, apptest.WithConfig(func(c *app.Config) { c.Replication = rep }))
+			seller := h.Client(b)
+			seller.SignUp(b, "seller@example.com", "password")
+			buyer := h.Client(b)
+			buyer.SignUp(b, "buyer@example.com", "password")
+			ids := make([]string, b.N)
+			for i := range ids {
+				var tk struct{ ID string }
+				require.Equal(b, 201, seller.JSON(b, http.MethodPost, "/api/tickets", map[string]any{"title": "Show", "price": 10}, &tk))
+				ids[i] = tk.ID
+			}
+			b.ResetTimer()
+			for _, id := range ids {
+				if s := buyer.JSON(b, http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, nil); s != 201 {
+					b.Fatalf("status %d", s)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
+		})
+	}
+}
+
+// BenchmarkRestore100kOrders: how long bringing back files that hold
+// 100,000 orders takes, from a file:// replica.
+func BenchmarkRestore100kOrders(b *testing.B) {
+	ctx := context.Background()
+	replica := "file://" + b.TempDir()
+	dir := filepath.Join(b.TempDir(), "data")
+	rep, err := db.NewReplication(replica, os.Getenv, quietLogger)
+	require.NoError(b, err)
+	a := apptest.Open(b, apptest.WithDataDir(dir), apptest.WithConfig(func(c *app.Config) { c.Replication = rep }))
+	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
+	require.NoError(b, err)
+	const n = 100_000
+	for range n {
+		_, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
+		require.NoError(b, err)
+	}
+	_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
+	require.NoError(b, err)
+	rows, err := a.DB("orders").Read().Query("SELECT id FROM tickets")
+	require.NoError(b, err)
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(b, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		_, err := a.Orders.Reserve(ctx, "buyer", id)
+		require.NoError(b, err)
+	}
+	require.NoError(b, a.Close()) // syncs every file to the replica
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		require.NoError(b, os.RemoveAll(dir))
+		rep, err := db.NewReplication(replica, os.Getenv, quietLogger)
+		require.NoError(b, err)
+		b.StartTimer()
+		for _, name := range app.Modules {
+			_, err := rep.Restore(ctx, dir, name)
+			require.NoError(b, err)
+		}
+	}
+	b.StopTimer()
+	od, err := db.Open(ctx, dir, "orders", events.Migrations(), orders.Migrations())
+	require.NoError(b, err)
+	var got int
+	require.NoError(b, od.Read().QueryRow("SELECT count(*) FROM orders").Scan(&got))
+	od.Close()
+	require.Equal(b, n, got)
+}
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
