@@ -4,11 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"ticketing/app/apptest/stripemock"
+	"ticketing/db"
+	"ticketing/events"
 )
 
 // The real stripe-go client against stripe-mock, which validates every
@@ -46,4 +49,77 @@ func TestStripeGatewayUnreachable(t *testing.T) {
 	g := NewStripeGateway("sk_test_123", "http://127.0.0.1:1")
 	_, err := g.Refund(context.Background(), "pi_123", "refund-abc")
 	require.Error(t, err)
+}
+
+func TestStripeGatewayRecentPaidAgainstStripeMock(t *testing.T) {
+	g := NewStripeGateway("sk_test_123", stripemock.Start(t))
+	_, err := g.RecentPaid(context.Background(), time.Now().Add(-time.Hour))
+	require.NoError(t, err, "the list requests are ones Stripe accepts")
+}
+
+// recentGateway is the processor's side of a reconciliation: it reports
+// payments the store has never heard of. (A fake at the edge: stripe-mock
+// keeps no state, so it cannot report a paid session.)
+type recentGateway struct {
+	TestGateway
+	paid []Received
+}
+
+func (g *recentGateway) Test() bool { return false }
+
+func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]Received, error) { return g.paid, nil }
+
+// Reconcile records what the processor has and we lost, once, and refunds
+// what arrived for an order that can no longer take it.
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	odb, err := db.Open(ctx, dir, "orders", events.Migrations())
+	require.NoError(t, err)
+	t.Cleanup(func() { odb.Close() })
+	pdb, err := db.Open(ctx, dir, "payments", events.Migrations(), Migrations())
+	require.NoError(t, err)
+	t.Cleanup(func() { pdb.Close() })
+	bus := events.NewBus(nil, events.Options{})
+	orders := bus.Log(odb)
+	g := &recentGateway{}
+	s := NewStore(pdb, bus.Log(pdb), g, nil)
+	c := bus.Consumers(pdb)
+	Subscribe(c, s)
+
+	live, gone := db.NewID(), db.NewID()
+	require.NoError(t, odb.Tx(ctx, func(tx *db.Tx) error {
+		for _, id := range []string{live, gone} {
+			if _, err := orders.Append(ctx, tx, "order:created", id, 1, map[string]any{"id": id, "userId": "u", "status": "created", "version": 1, "ticket": map[string]any{"id": "t-" + id, "title": "Show", "price": 1000}}); err != nil {
+				return err
+			}
+		}
+		_, err := orders.Append(ctx, tx, "order:cancelled", gone, 2, map[string]any{"id": gone, "version": 2, "ticket": map[string]any{"id": "t-" + gone}})
+		return err
+	}))
+	_, err = c.PollOnce(ctx)
+	require.NoError(t, err)
+
+	g.paid = []Received{
+		{OrderID: live, PaymentIntent: "pi_live", AmountCents: 1000},
+		{OrderID: gone, PaymentIntent: "pi_gone", SessionID: "cs_gone", AmountCents: 1000},
+	}
+	n, err := s.Reconcile(ctx, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	kept, err := s.ForOrder(ctx, live)
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	assert.Equal(t, Succeeded, kept[0].Status)
+	refunded, err := s.ForOrder(ctx, gone)
+	require.NoError(t, err)
+	require.Len(t, refunded, 1)
+	assert.Equal(t, Refunded, refunded[0].Status)
+
+	n, err = s.Reconcile(ctx, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	assert.Zero(t, n, "a second run records nothing")
+	var created int
+	require.NoError(t, pdb.Read().QueryRow("SELECT count(*) FROM events WHERE type = 'payment:created'").Scan(&created))
+	assert.Equal(t, 1, created)
 }
