@@ -67,7 +67,9 @@ type recentGateway struct {
 
 func (g *recentGateway) Test() bool { return false }
 
-func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]Received, error) { return g.paid, nil }
+func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]Received, error) {
+	return g.paid, nil
+}
 
 // Reconcile records what the processor has and we lost, once, and refunds
 // what arrived for an order that can no longer take it.
