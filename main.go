@@ -230,7 +230,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Fly sends SIGINT and waits kill_timeout (5 s) before SIGKILL.
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	// HTTP gets 2.5 s to drain and the replica 1.5 s to take the last
+	// writes (app.Close), so the whole stop fits in 5 s.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("shutdown: connections still open", "err", err)

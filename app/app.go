@@ -262,7 +262,7 @@ func (a *App) Close() error {
 		var errs []error
 		if r := a.cfg.Replication; r != nil {
 			// Push the last writes out before the files close.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			if err := r.Sync(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("replicate before close: %w", err))
 			}
