@@ -29,7 +29,7 @@ import (
 
 // s3Server is an S3-compatible server in the test process, on 127.0.0.1,
 // with one bucket.
-func s3Server(t *testing.T) string {
+func s3Server(t testing.TB) string {
 	t.Helper()
 	backend := s3mem.New()
 	require.NoError(t, backend.CreateBucket("backups"))
@@ -232,15 +232,7 @@ func BenchmarkReserveWithReplication(b *testing.B) {
 				require.NoError(b, err)
 				rep = r
 			case "s3":
-				backend := s3mem.New()
-				require.NoError(b, backend.CreateBucket("backups"))
-				srv := httptest.NewServer(gofakes3.New(backend).Server())
-				b.Cleanup(srv.Close)
-				b.Setenv("AWS_ACCESS_KEY_ID", "test")
-				b.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-				b.Setenv("AWS_REGION", "us-east-1")
-				b.Setenv("AWS_CA_BUNDLE", "")
-				r, err := db.NewReplication("s3://backups/bench?endpoint="+srv.URL+"&force-path-style=true", os.Getenv, quietLogger)
+				r, err := db.NewReplication("s3://backups/bench?endpoint="+s3Server(b)+"&force-path-style=true", os.Getenv, quietLogger)
 				require.NoError(b, err)
 				rep = r
 			}
@@ -275,28 +267,8 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	rep, err := db.NewReplication(replica, os.Getenv, quietLogger)
 	require.NoError(b, err)
 	a := apptest.Open(b, apptest.WithDataDir(dir), apptest.WithConfig(func(c *app.Config) { c.Replication = rep }))
-	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
-	require.NoError(b, err)
 	const n = 100_000
-	for range n {
-		_, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
-		require.NoError(b, err)
-	}
-	_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
-	require.NoError(b, err)
-	rows, err := a.DB("orders").Read().Query("SELECT id FROM tickets")
-	require.NoError(b, err)
-	var ids []string
-	for rows.Next() {
-		var id string
-		require.NoError(b, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		_, err := a.Orders.Reserve(ctx, "buyer", id)
-		require.NoError(b, err)
-	}
+	apptest.Reserve(b, a, n)
 	require.NoError(b, a.Close()) // syncs every file to the replica
 	b.ResetTimer()
 	for range b.N {

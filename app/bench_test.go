@@ -12,7 +12,6 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
-	"ticketing/app/tickets"
 )
 
 // BenchmarkPropagation: from an order:created commit to the ticket being
@@ -54,33 +53,10 @@ func BenchmarkExpirySweep(b *testing.B) {
 		b.StopTimer()
 		dir := b.TempDir()
 		a := apptest.Open(b, apptest.WithDataDir(dir))
-		seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
-		require.NoError(b, err)
-		for range 10_000 {
-			_, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
-			require.NoError(b, err)
-		}
-		_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
-		require.NoError(b, err)
-		page, err := a.Tickets.ListOnSale(ctx, tickets.ListQuery{Limit: 100})
-		require.NoError(b, err)
-		require.Len(b, page.Tickets, 100)
-		a.Orders.Now = func() time.Time { return time.Now().Add(-time.Hour) }
-		rows, err := a.DB("orders").Read().Query("SELECT id FROM tickets")
-		require.NoError(b, err)
-		var ids []string
-		for rows.Next() {
-			var id string
-			require.NoError(b, rows.Scan(&id))
-			ids = append(ids, id)
-		}
-		rows.Close()
-		for _, id := range ids {
-			_, err := a.Orders.Reserve(ctx, "buyer", id)
-			require.NoError(b, err)
-		}
+		a.Orders.Now = func() time.Time { return time.Now().Add(-time.Hour) } // due while "down"
+		apptest.Reserve(b, a, 10_000)
 		for _, name := range []string{"tickets", "expiration"} {
-			_, err = a.Bus.Consumers(a.DB(name)).PollOnce(ctx)
+			_, err := a.Bus.Consumers(a.DB(name)).PollOnce(ctx)
 			require.NoError(b, err)
 		}
 		require.NoError(b, a.Close())

@@ -262,3 +262,26 @@ func (c *Client) SetBase(baseURL string) { c.base = baseURL }
 func (c *Client) Try(method, path string, body, out any) (int, error) {
 	return apiclient.Do(c.http, method, c.base+path, body, out)
 }
+
+// Reserve lists n tickets and reserves every one of them, straight through
+// the stores of an app that is not running (apptest.Open): the seed of the
+// benchmarks that need many orders.
+func Reserve(tb testing.TB, a *app.App, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
+	require.NoError(tb, err)
+	ids := make([]string, 0, n)
+	for range n {
+		tk, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
+		require.NoError(tb, err)
+		ids = append(ids, tk.ID)
+	}
+	// Orders needs its copy of the tickets before it can reserve them.
+	_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
+	require.NoError(tb, err)
+	for _, id := range ids {
+		_, err := a.Orders.Reserve(ctx, "buyer", id)
+		require.NoError(tb, err)
+	}
+}
