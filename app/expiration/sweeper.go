@@ -71,13 +71,14 @@ func (sw *Sweeper) sweep() {
 // Start begins sweeping.
 func (sw *Sweeper) Start() { sw.sched.Start() }
 
-// Stop ends the schedule, waiting for a sweep in progress. Calling it again
-// does nothing.
+// Stop ends the schedule. A sweep in progress is cancelled first (its
+// transaction rolls back; the next start sweeps those deadlines again), so
+// stopping never waits on a slow sweep. Calling it again does nothing.
 func (sw *Sweeper) Stop() error {
 	var err error
 	sw.stopOnce.Do(func() {
-		err = sw.sched.Shutdown()
 		sw.cancel()
+		err = sw.sched.Shutdown()
 	})
 	return err
 }
