@@ -213,7 +213,7 @@ func TestBrowserValidationErrors(t *testing.T) {
 // "expired", and the ticket reappears in another tab's list, both live.
 func TestBrowserExpiryIsLive(t *testing.T) {
 	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) {
-		c.ReservationTTL = 3 * time.Second
+		c.ReservationTTL = 6 * time.Second
 		c.SweepInterval = 100 * time.Millisecond
 	}))
 	seller, buyer, watcher := person(t, true), person(t, true), person(t, true)

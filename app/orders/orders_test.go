@@ -434,7 +434,7 @@ func BenchmarkReserveConflict(b *testing.B) {
 // arrive as a new "order-status" fragment the moment they commit.
 func TestOrderStream(t *testing.T) {
 	s := newShop(t, apptest.WithConfig(func(c *app.Config) {
-		c.ReservationTTL = 500 * time.Millisecond
+		c.ReservationTTL = 2 * time.Second // time to connect before it runs out
 		c.SweepInterval = 20 * time.Millisecond
 	}))
 	cancelled := s.reserve(t, s.buyer, s.ticket(t, "Show A", 10))
