@@ -97,6 +97,9 @@ func handleAPICharge(s *Store, w Waiter) echo.HandlerFunc {
 		if err := s.RefundPayment(ctx, p); err != nil {
 			s.logger.Error("refund after a refused charge failed; the worker retries", "err", err)
 		}
+		if cur, err := s.Order(ctx, o.ID); err == nil {
+			o = cur // say why as of now: cancelled meanwhile, or paid by another payment
+		}
 		if o.Status == orderComplete {
 			return errAlreadyPaid
 		}
