@@ -259,15 +259,16 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
-// liveRow is one change to the list: the ticket as it is now.
+// liveRow is one change to the list: the ticket as it is now, and what
+// the change was.
 type liveRow struct {
 	Ticket Ticket
-	OnSale bool
+	Change Change
 }
 
 // handleStream sends the list's changes as they commit, as htmx
-// out-of-band swaps: a ticket listed or released appears at the top, a
-// reserved one disappears. The event id is the tickets log's seq, so a
+// out-of-band swaps: a ticket listed or released appears at the top, an
+// edited one is replaced where it is, a reserved or sold one disappears. The event id is the tickets log's seq, so a
 // reconnecting browser (Last-Event-ID) gets what it missed.
 func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -293,7 +294,7 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 					if err != nil {
 						return err
 					}
-					html, err := r.Fragment(c, "tickets/home", "ticket-live", liveRow{Ticket: t, OnSale: !t.Reserved()})
+					html, err := r.Fragment(c, "tickets/home", "ticket-live", liveRow{Ticket: t, Change: ch.Change})
 					if err != nil {
 						return err
 					}

@@ -70,7 +70,7 @@ func (s *Store) Create(ctx context.Context, userID, title string, priceCents int
 		if err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
 		}
-		_, err = s.log.Append(ctx, tx, EventTicketCreated, t.ID, t.Version, changed(t))
+		_, err = s.log.Append(ctx, tx, EventTicketCreated, t.ID, t.Version, changed(t, Listed))
 		return err
 	})
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents
 			return problem.New(problem.Conflict, "Cannot edit a reserved ticket")
 		}
 		t.Title, t.PriceCents = title, priceCents
-		return s.save(ctx, tx, &t)
+		return s.save(ctx, tx, &t, Edited)
 	})
 	if err != nil {
 		return Ticket{}, err
@@ -109,8 +109,9 @@ func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents
 	return t, nil
 }
 
-// save bumps the version, writes t and appends ticket:updated.
-func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket) error {
+// save bumps the version, writes t and appends ticket:updated saying what
+// changed.
+func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c Change) error {
 	t.Version++
 	t.UpdatedAt = s.Now().UTC()
 	var orderID any
@@ -123,7 +124,7 @@ func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket) error {
 	if err != nil {
 		return fmt.Errorf("update ticket %s: %w", t.ID, err)
 	}
-	_, err = s.log.Append(ctx, tx, EventTicketUpdated, t.ID, t.Version, changed(*t))
+	_, err = s.log.Append(ctx, tx, EventTicketUpdated, t.ID, t.Version, changed(*t, c))
 	return err
 }
 
@@ -283,7 +284,7 @@ func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string, u
 		return nil
 	case "":
 		t.OrderID, t.ReservedUntil = orderID, until
-		return s.save(ctx, tx, &t)
+		return s.save(ctx, tx, &t, Reserved)
 	default:
 		// The orders module's unique index makes this impossible for live
 		// orders; if it happens the two files disagree, which must be
@@ -303,7 +304,7 @@ func (s *Store) unlock(ctx context.Context, tx *db.Tx, ticketID, orderID string)
 		return nil // already released, or held by a later order
 	}
 	t.OrderID, t.ReservedUntil = "", time.Time{}
-	return s.save(ctx, tx, &t)
+	return s.save(ctx, tx, &t, Released)
 }
 
 // sell marks the ticket sold to orderID (order:completed), once.
@@ -316,7 +317,7 @@ func (s *Store) sell(ctx context.Context, tx *db.Tx, ticketID, orderID string, a
 		return nil // a replay, or a ticket the orders module never gave this order
 	}
 	t.SoldAt, t.ReservedUntil = at.UTC(), time.Time{}
-	return s.save(ctx, tx, &t)
+	return s.save(ctx, tx, &t, Sold)
 }
 
 // addSeller records a user's display name (user:created): the part of

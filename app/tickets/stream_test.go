@@ -37,16 +37,32 @@ func TestTicketStream(t *testing.T) {
 	assert.Contains(t, e.Data, "$12.00")
 	created := e.ID
 
-	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, nil))
+	// An edit replaces the row where it is.
+	require.Equal(t, 200, seller.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "Live show, new date", "price": 15}, nil))
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, `<li id="ticket-`+tk.ID+`" hx-swap-oob="true">`)
+	assert.Contains(t, e.Data, "Live show, new date")
+	assert.NotContains(t, e.Data, "afterbegin")
+	edited := e.ID
+
+	var o struct{ ID string }
+	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o))
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, `<li id="ticket-`+tk.ID+`" hx-swap-oob="delete"></li>`)
 	assert.NotContains(t, e.Data, "afterbegin", "a reserved ticket is only removed")
 
-	// Reconnecting after the first event replays the second.
+	// Released, it comes back on top.
+	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, `hx-swap-oob="afterbegin:#ticket-rows"`)
+	assert.Contains(t, e.Data, "Live show, new date")
+
+	// Reconnecting after the first event replays the rest, in order.
 	replay := buyer.Stream(t, "/tickets/stream", created)
 	e = apptest.Next(t, replay)
+	assert.Equal(t, edited, e.ID)
+	e = apptest.Next(t, replay)
 	assert.Contains(t, e.Data, `hx-swap-oob="delete"`)
-	assert.NotContains(t, e.Data, "afterbegin")
 }
 
 // Closing the streams (what shutdown does) ends open streams at once.

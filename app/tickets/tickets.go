@@ -70,8 +70,8 @@ const (
 )
 
 // Changed is the payload of ticket:created and ticket:updated: the whole
-// ticket after the change. Price is in integer cents; OrderID is "" while
-// the ticket is on sale.
+// ticket after the change, and what the change was. Price is in integer
+// cents; OrderID is "" while the ticket is on sale.
 type Changed struct {
 	ID      string `json:"id"`
 	Title   string `json:"title"`
@@ -79,10 +79,23 @@ type Changed struct {
 	UserID  string `json:"userId"`
 	OrderID string `json:"orderId"`
 	Version int64  `json:"version"`
+	Change  Change `json:"change"`
 }
 
-func changed(t Ticket) Changed {
-	return Changed{ID: t.ID, Title: t.Title, Price: t.PriceCents, UserID: t.UserID, OrderID: t.OrderID, Version: t.Version}
+// Change says what a ticket event did.
+type Change string
+
+// The changes.
+const (
+	Listed   Change = "listed"   // created
+	Edited   Change = "edited"   // title or price
+	Reserved Change = "reserved" // an order holds it
+	Released Change = "released" // back on sale
+	Sold     Change = "sold"
+)
+
+func changed(t Ticket, c Change) Changed {
+	return Changed{ID: t.ID, Title: t.Title, Price: t.PriceCents, UserID: t.UserID, OrderID: t.OrderID, Version: t.Version, Change: c}
 }
 
 const (

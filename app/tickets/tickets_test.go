@@ -116,7 +116,7 @@ func TestCreateAPI(t *testing.T) {
 	var typ, data string
 	require.NoError(t, h.App.DB("tickets").Read().QueryRow("SELECT type, data FROM events WHERE subject = ?", tk.ID).Scan(&typ, &data))
 	assert.Equal(t, "ticket:created", typ)
-	assert.JSONEq(t, fmt.Sprintf(`{"id":%q,"title":"Concert","price":1055,"userId":%q,"orderId":"","version":1}`, tk.ID, u.ID), data)
+	assert.JSONEq(t, fmt.Sprintf(`{"id":%q,"title":"Concert","price":1055,"userId":%q,"orderId":"","version":1,"change":"listed"}`, tk.ID, u.ID), data)
 
 	var got ticketJSON
 	require.Equal(t, 200, anon.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
