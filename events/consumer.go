@@ -273,6 +273,12 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case <-l.wake:
 			force = false
+			if opts.Linger > 0 && l.src.waiters.Load() > 1 {
+				// Several requests are waiting on this log: let a few
+				// more of their events commit, so one transaction
+				// applies them all.
+				time.Sleep(opts.Linger)
+			}
 		case <-tick.C:
 			force = true
 		}

@@ -63,6 +63,12 @@ type Options struct {
 	MaxBackoff   time.Duration // retry delay cap; default 10s
 	StuckAfter   int           // consecutive failures before a consumer counts as stuck; default 3
 	BatchSize    int           // events applied per transaction; default 256
+	// Linger is how long a woken consumer waits for more events before
+	// reading when more than one request is waiting on its log
+	// (read-your-writes): under load, fewer and larger transactions; a
+	// lone request's event is applied at once. Default 500µs; negative
+	// disables.
+	Linger time.Duration
 
 	// FailPoint, when set, runs inside every consumer transaction after
 	// the handlers and before the position is recorded; an error it
@@ -92,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
+	}
+	if o.Linger == 0 {
+		o.Linger = 500 * time.Microsecond
 	}
 	return o
 }

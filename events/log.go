@@ -18,6 +18,7 @@ type Log struct {
 
 	headLoaded atomic.Bool
 	head       atomic.Int64 // highest committed seq known to this process
+	waiters    atomic.Int32 // requests waiting for this log's consumers
 
 	mu      sync.Mutex
 	wakeups []chan struct{}  // one per consumer loop reading this log

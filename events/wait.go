@@ -12,6 +12,10 @@ import (
 func (b *Bus) Wait(ctx context.Context, source string, seq int64) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.WaitTimeout)
 	defer cancel()
+	if l, ok := b.log(source); ok {
+		l.waiters.Add(1)
+		defer l.waiters.Add(-1)
+	}
 	for _, l := range b.loopsOf(source) {
 		if err := l.waitFor(ctx, seq); err != nil {
 			return err
