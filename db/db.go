@@ -4,7 +4,8 @@
 // tickets.db, ...). A file is opened as two pools: a writer with exactly one
 // connection, whose transactions begin IMMEDIATE so that writes queue in Go
 // instead of failing with SQLITE_BUSY, and a pool of read-only readers that
-// WAL lets run beside the writer. Every pragma is part of the DSN so that
+// WAL lets run beside the writer. Writes that queue for the writer share
+// one transaction and one commit (see DB.Tx), each in its own savepoint. Every pragma is part of the DSN so that
 // each connection the pools open has it, not only the first.
 package db
 
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,12 @@ type DB struct {
 	// text: parsing is a sixth of a reservation's CPU otherwise.
 	stmts     sync.Map // string → *sql.Stmt
 	stmtCount atomic.Int32
+
+	// lead is held by the caller running a batch of write calls; qmu
+	// guards the calls queued for the next batch (see Tx).
+	lead  chan struct{}
+	qmu   sync.Mutex
+	queue []*call
 }
 
 // maxStmts bounds the statement cache; the writer's SQL is a fixed set.
@@ -83,7 +91,7 @@ func Open(ctx context.Context, dir, name string, sets ...Migrations) (*DB, error
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, name+".db")
-	d := &DB{Name: name, Path: path}
+	d := &DB{Name: name, Path: path, lead: make(chan struct{}, 1)}
 
 	w := url.Values{}
 	for _, p := range append([]string{"journal_mode(WAL)"}, pragmas...) {
@@ -175,9 +183,9 @@ func (d *DB) migrate(ctx context.Context, sets []Migrations) error {
 				if err != nil {
 					return err
 				}
-				// tx.Tx: a migration runs once and holds several
+				// tx.tx: a migration runs once and holds several
 				// statements, so it is not one to prepare and cache.
-				if _, err := tx.Tx.ExecContext(ctx, string(body)); err != nil {
+				if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
 				_, err = tx.ExecContext(ctx, "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", name, Timestamp(time.Now()))
@@ -214,13 +222,19 @@ func (d *DB) ReadStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// Tx is a write transaction. It embeds *sql.Tx, and lets code running inside
-// it ask for work to happen once it has committed (events/ wakes consumers
-// that way, so they never see a row that might still roll back). Its
-// ExecContext, QueryContext and QueryRowContext run prepared statements
-// the file keeps for the writer connection, so the same SQL is parsed once.
+// Tx is a write transaction as the function given to DB.Tx sees it: its
+// ExecContext, QueryContext and QueryRowContext run on the writer
+// connection, through statements the file prepares once and keeps, and
+// AfterCommit asks for work to happen once the changes are durable
+// (events/ wakes consumers that way, so they never see a row that might
+// still roll back).
+//
+// Several concurrent DB.Tx calls may share one SQLite transaction (see
+// DB.Tx), so a statement ignores its context's cancellation: an interrupted
+// statement can roll back the whole SQLite transaction, other callers'
+// work with it. A caller whose context is done before its turn is not run.
 type Tx struct {
-	*sql.Tx
+	tx         *sql.Tx
 	d          *DB
 	after      []func()
 	unprepared []string
@@ -228,9 +242,9 @@ type Tx struct {
 
 // stmt returns the cached statement for query bound to this transaction,
 // or nil (and notes the query, to prepare once the connection is free).
-func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+func (tx *Tx) stmt(query string) *sql.Stmt {
 	if s, ok := tx.d.stmts.Load(query); ok {
-		return tx.Tx.StmtContext(ctx, s.(*sql.Stmt))
+		return tx.tx.Stmt(s.(*sql.Stmt))
 	}
 	tx.unprepared = append(tx.unprepared, query)
 	return nil
@@ -238,27 +252,30 @@ func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 
 // ExecContext executes query in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s := tx.stmt(ctx, query); s != nil {
+	ctx = context.WithoutCancel(ctx)
+	if s := tx.stmt(query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
-	return tx.Tx.ExecContext(ctx, query, args...)
+	return tx.tx.ExecContext(ctx, query, args...)
 }
 
 // QueryContext runs query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := tx.stmt(ctx, query); s != nil {
+	ctx = context.WithoutCancel(ctx)
+	if s := tx.stmt(query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
-	return tx.Tx.QueryContext(ctx, query, args...)
+	return tx.tx.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs query, expected to return at most one row, in the
 // transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := tx.stmt(ctx, query); s != nil {
+	ctx = context.WithoutCancel(ctx)
+	if s := tx.stmt(query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
-	return tx.Tx.QueryRowContext(ctx, query, args...)
+	return tx.tx.QueryRowContext(ctx, query, args...)
 }
 
 // prepare caches the statements the last transaction ran unprepared. It
@@ -284,31 +301,143 @@ func (d *DB) prepare(ctx context.Context, queries []string) {
 // AfterCommit runs f after the transaction commits; never if it rolls back.
 func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
-// Tx runs fn in a write transaction on the single writer connection and
-// commits if fn returns nil. Public store methods own the transaction;
-// helpers they call take the *Tx.
+// maxBatch bounds how many callers share one SQLite transaction.
+const maxBatch = 64
+
+// call is one DB.Tx call waiting for, or done with, its turn.
+type call struct {
+	ctx   context.Context
+	fn    func(*Tx) error
+	err   error
+	after []func()
+	panic any
+	done  chan struct{}
+}
+
+// Tx runs fn in a write transaction on the single writer connection; fn's
+// changes commit if it returns nil and vanish if it returns an error.
+// Public store methods own the transaction; helpers they call take the *Tx.
+//
+// Writes queue for the one writer, and whoever gets it runs everything
+// queued by then in one SQLite transaction (group commit): each call in
+// its own savepoint, so a call that fails rolls back only its own changes,
+// then one commit for all. Each call still sees the calls before it, as if
+// run one after another, and learns its outcome only once that commit is
+// done. A batch of one runs as a plain transaction.
 func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
-	stx, err := d.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin %s: %w", d.Name, err)
-	}
-	tx := &Tx{Tx: stx, d: d}
-	defer func() {
-		tx.Rollback() // ignored after Commit
-		if len(tx.unprepared) > 0 {
-			d.prepare(context.WithoutCancel(ctx), tx.unprepared)
+	c := &call{ctx: ctx, fn: fn, done: make(chan struct{})}
+	d.qmu.Lock()
+	d.queue = append(d.queue, c)
+	d.qmu.Unlock()
+	for done := false; !done; {
+		select {
+		case <-c.done:
+			done = true
+		case d.lead <- struct{}{}:
+			// Our turn to run a batch, unless the last one took
+			// this call; a long queue may need more than one.
+			select {
+			case <-c.done:
+				done = true
+			default:
+				d.runQueued()
+			}
+			<-d.lead
 		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit %s: %w", d.Name, err)
+	if c.panic != nil {
+		panic(c.panic)
 	}
-	for _, f := range tx.after {
+	for _, f := range c.after {
 		f()
 	}
-	return nil
+	return c.err
+}
+
+// runQueued takes up to maxBatch queued calls and runs them as one
+// transaction. The caller holds d.lead.
+func (d *DB) runQueued() {
+	d.qmu.Lock()
+	n := min(len(d.queue), maxBatch)
+	batch := slices.Clone(d.queue[:n])
+	d.queue = slices.Delete(d.queue, 0, n)
+	d.qmu.Unlock()
+
+	tx := &Tx{d: d}
+	defer func() {
+		for _, c := range batch {
+			close(c.done)
+		}
+		if len(tx.unprepared) > 0 {
+			d.prepare(context.Background(), tx.unprepared)
+		}
+	}()
+	fail := func(err error) {
+		for _, c := range batch {
+			if c.err == nil && c.panic == nil {
+				c.err, c.after = err, nil
+			}
+		}
+	}
+
+	stx, err := d.writer.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("begin %s: %w", d.Name, err))
+		return
+	}
+	defer stx.Rollback() // ignored after Commit
+	tx.tx = stx
+	alone := len(batch) == 1
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			continue
+		}
+		if !alone {
+			if _, err := tx.ExecContext(c.ctx, "SAVEPOINT call"); err != nil {
+				fail(fmt.Errorf("savepoint %s: %w", d.Name, err))
+				return
+			}
+		}
+		tx.after = nil
+		c.err, c.panic = runCall(c, tx)
+		switch {
+		case alone && (c.err != nil || c.panic != nil):
+			return // the deferred Rollback undoes it
+		case alone:
+		case c.err != nil || c.panic != nil:
+			if _, err := tx.ExecContext(c.ctx, "ROLLBACK TO call"); err != nil {
+				// SQLite already rolled the whole transaction back
+				// (an I/O error, a full disk): the calls before this
+				// one are gone too, and the rest cannot run.
+				fail(fmt.Errorf("%s: transaction lost after an error in a shared batch: %w", d.Name, err))
+				return
+			}
+			fallthrough
+		default:
+			if _, err := tx.ExecContext(c.ctx, "RELEASE call"); err != nil {
+				fail(fmt.Errorf("release savepoint %s: %w", d.Name, err))
+				return
+			}
+		}
+		if c.err == nil && c.panic == nil {
+			c.after = tx.after
+		}
+	}
+	if err := stx.Commit(); err != nil {
+		fail(fmt.Errorf("commit %s: %w", d.Name, err))
+	}
+}
+
+// runCall runs one call's function, turning a panic into a value to
+// re-raise on the caller's goroutine.
+func runCall(c *call, tx *Tx) (err error, p any) {
+	defer func() {
+		if r := recover(); r != nil {
+			p = r
+		}
+	}()
+	return c.fn(tx), nil
 }
 
 // Ping checks that the file answers a query.
