@@ -3,10 +3,12 @@ package web
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -55,7 +57,52 @@ func NewSessions(secret []byte, secure bool) (*Sessions, error) {
 		SameSite: http.SameSiteLaxMode,
 	}
 	store.MaxAge(store.Options.MaxAge)
+	for _, codec := range store.Codecs {
+		if sc, ok := codec.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(jsonValues{})
+		}
+	}
 	return &Sessions{store: store}, nil
+}
+
+// jsonValues serialises a session's values as JSON instead of gob. Decoding
+// gob builds a decoder for the type on every request, which cost more CPU
+// than anything else in reading the cookie; our values are strings (the
+// user, flash messages), which JSON carries as they are.
+type jsonValues struct{}
+
+func (jsonValues) Serialize(src any) ([]byte, error) {
+	values, ok := src.(map[any]any)
+	if !ok {
+		return nil, fmt.Errorf("session values: want map[any]any, got %T", src)
+	}
+	m := make(map[string]any, len(values))
+	for k, v := range values {
+		key, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("session values: key %v is not a string", k)
+		}
+		m[key] = v
+	}
+	return json.Marshal(m)
+}
+
+func (jsonValues) Deserialize(b []byte, dst any) error {
+	values, ok := dst.(*map[any]any)
+	if !ok {
+		return fmt.Errorf("session values: want *map[any]any, got %T", dst)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if *values == nil {
+		*values = make(map[any]any, len(m))
+	}
+	for k, v := range m {
+		(*values)[k] = v
+	}
+	return nil
 }
 
 // Middleware reads the session cookie and puts the signed-in user, if any,

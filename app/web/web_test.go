@@ -156,3 +156,53 @@ func TestFragmentRequest(t *testing.T) {
 		assert.Equal(t, tt.want, web.IsFragmentRequest(c), "%v", tt.headers)
 	}
 }
+
+// The session cookie carries the user and flash messages from one request
+// to the next; a cookie that does not verify is no session, not an error.
+func TestSessionCookieRoundTrip(t *testing.T) {
+	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false)
+	require.NoError(t, err)
+	e := echo.New()
+	e.Use(s.Middleware)
+	e.POST("/in", func(c echo.Context) error {
+		if err := s.SignIn(c, web.User{ID: "u1", Email: "a@example.com"}); err != nil {
+			return err
+		}
+		if err := s.Flash(c, "Welcome"); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	e.GET("/who", func(c echo.Context) error {
+		u := web.CurrentUser(c)
+		if u == nil {
+			return c.String(http.StatusOK, "nobody")
+		}
+		return c.String(http.StatusOK, u.ID+" "+u.Email+" "+strings.Join(s.Flashes(c), ","))
+	})
+	get := func(cookie *http.Cookie) string {
+		req := httptest.NewRequest(http.MethodGet, "/who", nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		return rec.Body.String()
+	}
+
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/in", nil))
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	cookies := rec.Result().Cookies()
+	require.NotEmpty(t, cookies)
+	cookie := cookies[len(cookies)-1]
+
+	assert.Equal(t, "u1 a@example.com Welcome", get(cookie))
+
+	tampered := *cookie
+	tampered.Value = cookie.Value[:len(cookie.Value)-4] + "AAAA"
+	assert.Equal(t, "nobody", get(&tampered))
+
+	assert.Equal(t, "nobody", get(&http.Cookie{Name: cookie.Name, Value: "garbage"}))
+}
