@@ -1,9 +1,11 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,15 @@ type Log struct {
 	mu      sync.Mutex
 	wakeups []chan struct{}  // one per consumer loop reading this log
 	counts  map[string]int64 // events committed by this process, by type
+
+	tailMu sync.Mutex
+	tail   []Event // the latest events this process committed, by seq
 }
+
+// tailSize bounds the recent events a log keeps in memory. Consumers run
+// milliseconds behind, so they read from memory; one further behind (at
+// start, or after a failure) reads the file.
+const tailSize = 1024
 
 // Name is the source name consumers use for this log: the module's name.
 func (l *Log) Name() string { return l.db.Name }
@@ -35,7 +45,9 @@ func (l *Log) Name() string { return l.db.Name }
 // happened.
 func (l *Log) Append(ctx context.Context, tx *db.Tx, typ, subject string, version int64, data any) (int64, error) {
 	raw, ok := data.(json.RawMessage)
-	if !ok {
+	if ok {
+		raw = slices.Clone(raw) // the tail keeps it; the caller may reuse its buffer
+	} else {
 		b, err := json.Marshal(data)
 		if err != nil {
 			return 0, fmt.Errorf("append %s %s: encode data: %w", typ, subject, err)
@@ -45,9 +57,10 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, typ, subject string, versio
 	if len(raw) == 0 || raw[0] != '{' {
 		return 0, fmt.Errorf("append %s %s: data must be a JSON object", typ, subject)
 	}
+	now := time.Now().UTC().Truncate(time.Microsecond) // what the file keeps
 	res, err := tx.ExecContext(ctx,
 		"INSERT INTO events (type, subject, version, data, created_at) VALUES (?, ?, ?, ?, ?)",
-		typ, subject, version, string(raw), db.Timestamp(time.Now()))
+		typ, subject, version, string(raw), db.Timestamp(now))
 	if err != nil {
 		return 0, fmt.Errorf("append %s %s: %w", typ, subject, err)
 	}
@@ -63,6 +76,7 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, typ, subject string, versio
 		}
 		l.counts[typ]++
 		l.mu.Unlock()
+		l.remember(Event{Source: l.Name(), Seq: seq, Type: typ, Subject: subject, Version: version, Data: raw, CreatedAt: now})
 		l.committed(seq)
 		if tr != nil {
 			tr.record(l.Name(), seq)
@@ -122,8 +136,45 @@ func (l *Log) Head(ctx context.Context) (int64, error) {
 	return l.head.Load(), nil
 }
 
-// read returns up to limit events after seq, in order.
+// remember keeps a committed event in the in-memory tail. Commits finish
+// their hooks in any order, so it is inserted in seq order.
+func (l *Log) remember(e Event) {
+	l.tailMu.Lock()
+	defer l.tailMu.Unlock()
+	i := len(l.tail)
+	for i > 0 && l.tail[i-1].Seq > e.Seq {
+		i--
+	}
+	l.tail = slices.Insert(l.tail, i, e)
+	if n := len(l.tail); n > 2*tailSize {
+		l.tail = slices.Clone(l.tail[n-tailSize:])
+	}
+}
+
+// recent returns up to limit events after seq from the in-memory tail, or
+// false when the tail does not hold the next one. It returns only an
+// unbroken run of seqs: a gap is an event whose commit hook has not run
+// yet (or one written by another process), which the next read finds.
+func (l *Log) recent(after int64, limit int) ([]Event, bool) {
+	l.tailMu.Lock()
+	defer l.tailMu.Unlock()
+	i, found := slices.BinarySearchFunc(l.tail, after+1, func(e Event, seq int64) int { return cmp.Compare(e.Seq, seq) })
+	if !found {
+		return nil, false
+	}
+	j := i + 1
+	for j < len(l.tail) && j-i < limit && l.tail[j].Seq == l.tail[j-1].Seq+1 {
+		j++
+	}
+	return slices.Clone(l.tail[i:j]), true
+}
+
+// read returns up to limit events after seq, in order: from memory when
+// this process committed them lately, else from the file.
 func (l *Log) read(ctx context.Context, after int64, limit int) ([]Event, error) {
+	if out, ok := l.recent(after, limit); ok {
+		return out, nil
+	}
 	stmt, err := l.db.ReadStmt(ctx, "SELECT seq, type, subject, version, data, created_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
 	if err != nil {
 		return nil, fmt.Errorf("read %s events after %d: %w", l.Name(), after, err)
