@@ -440,6 +440,12 @@ func runCall(c *call, tx *Tx) (err error, p any) {
 	return c.fn(tx), nil
 }
 
+// Querier is what reads a row: the reader pool (DB.Read) outside a
+// transaction, or a *Tx inside one, so a store's lookup serves both.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // Ping checks that the file answers a query.
 func (d *DB) Ping(ctx context.Context) error {
 	var n int

@@ -219,6 +219,42 @@ func (c *Client) SignUp(t testing.TB, email, password string) web.User {
 	return u
 }
 
+// Sell lists a ticket as this signed-in client and returns its id.
+func (c *Client) Sell(t testing.TB, title string, price float64) string {
+	t.Helper()
+	var tk struct{ ID string }
+	status := c.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk)
+	require.Equal(t, http.StatusCreated, status, "sell %q", title)
+	return tk.ID
+}
+
+// Order reserves ticketID as this signed-in client and returns the order's
+// id.
+func (c *Client) Order(t testing.TB, ticketID string) string {
+	t.Helper()
+	var o struct{ ID string }
+	status := c.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, &o)
+	require.Equal(t, http.StatusCreated, status, "reserve %s", ticketID)
+	return o.ID
+}
+
+// Shop is a running app with a seller and a buyer signed up and signed in.
+type Shop struct {
+	*Harness
+	Seller, Buyer *Client
+	BuyerUser     web.User
+}
+
+// NewShop starts the app (see New) and signs up its seller and buyer.
+func NewShop(t testing.TB, opts ...Option) *Shop {
+	t.Helper()
+	h := New(t, opts...)
+	s := &Shop{Harness: h, Seller: h.Client(t), Buyer: h.Client(t)}
+	s.Seller.SignUp(t, "seller@example.com", "password")
+	s.BuyerUser = s.Buyer.SignUp(t, "buyer@example.com", "password")
+	return s
+}
+
 // Body reads and closes a response body.
 func Body(t testing.TB, resp *http.Response) string {
 	t.Helper()

@@ -38,31 +38,11 @@ type orderJSON struct {
 	} `json:"ticket"`
 }
 
-type shop struct {
-	h      *apptest.Harness
-	seller *apptest.Client
-	buyer  *apptest.Client
-	buyerU web.User
-}
+type shop struct{ *apptest.Shop }
 
-func newShop(t *testing.T, opts ...apptest.Option) *shop {
-	h := apptest.New(t, opts...)
-	s := &shop{h: h, seller: h.Client(t), buyer: h.Client(t)}
-	s.seller.SignUp(t, "seller@example.com", "password")
-	s.buyerU = s.buyer.SignUp(t, "buyer@example.com", "password")
-	return s
-}
+func newShop(t *testing.T, opts ...apptest.Option) shop { return shop{apptest.NewShop(t, opts...)} }
 
-func (s *shop) ticket(t *testing.T, title string, price float64) string {
-	t.Helper()
-	var tk struct {
-		ID string `json:"id"`
-	}
-	require.Equal(t, 201, s.seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk))
-	return tk.ID
-}
-
-func (s *shop) reserve(t *testing.T, cl *apptest.Client, ticketID string) orderJSON {
+func (s shop) reserve(t *testing.T, cl *apptest.Client, ticketID string) orderJSON {
 	t.Helper()
 	var o orderJSON
 	require.Equal(t, 201, cl.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, &o))
@@ -73,24 +53,24 @@ func errs(items ...web.ErrorItem) []web.ErrorItem { return items }
 
 func TestOrdersAPI(t *testing.T) {
 	s := newShop(t)
-	ticketID := s.ticket(t, "Concert", 10.5)
-	anon := s.h.Client(t)
-	other := s.h.Client(t)
+	ticketID := s.Seller.Sell(t, "Concert", 10.5)
+	anon := s.Client(t)
+	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")
 
 	// POST /api/orders
 	var body web.ErrorBody
 	assert.Equal(t, 401, anon.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, nil))
-	assert.Equal(t, 400, s.buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{}, &body))
+	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{}, &body))
 	assert.Equal(t, errs(web.ErrorItem{Message: "ticketId must be provided", Field: "ticketId"}), body.Errors)
-	assert.Equal(t, 404, s.buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": db.NewID()}, nil))
-	assert.Equal(t, 404, s.buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": "garbage"}, nil))
-	assert.Equal(t, 400, s.seller.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, nil), "not your own ticket")
+	assert.Equal(t, 404, s.Buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": db.NewID()}, nil))
+	assert.Equal(t, 404, s.Buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": "garbage"}, nil))
+	assert.Equal(t, 400, s.Seller.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, nil), "not your own ticket")
 
 	before := time.Now()
-	o := s.reserve(t, s.buyer, ticketID)
+	o := s.reserve(t, s.Buyer, ticketID)
 	assert.Equal(t, "created", o.Status)
-	assert.Equal(t, s.buyerU.ID, o.UserID)
+	assert.Equal(t, s.BuyerUser.ID, o.UserID)
 	assert.Equal(t, int64(1), o.Version)
 	assert.Equal(t, ticketID, o.Ticket.ID)
 	assert.Equal(t, "Concert", o.Ticket.Title)
@@ -107,7 +87,7 @@ func TestOrdersAPI(t *testing.T) {
 	// GET /api/orders
 	assert.Equal(t, 401, anon.JSON(t, http.MethodGet, "/api/orders", nil, nil))
 	var list []orderJSON
-	require.Equal(t, 200, s.buyer.JSON(t, http.MethodGet, "/api/orders", nil, &list))
+	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders", nil, &list))
 	require.Len(t, list, 1)
 	assert.Equal(t, o.ID, list[0].ID)
 	list = nil
@@ -116,45 +96,45 @@ func TestOrdersAPI(t *testing.T) {
 
 	// GET /api/orders/:id
 	assert.Equal(t, 401, anon.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, nil))
-	assert.Equal(t, 404, s.buyer.JSON(t, http.MethodGet, "/api/orders/"+db.NewID(), nil, nil))
+	assert.Equal(t, 404, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+db.NewID(), nil, nil))
 	body = web.ErrorBody{}
 	assert.Equal(t, 401, other.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &body), "not the owner")
 	assert.Equal(t, "Not authorized", body.Errors[0].Message)
 	var got orderJSON
-	require.Equal(t, 200, s.buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &got))
+	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &got))
 	assert.Equal(t, o, got)
 
 	// DELETE /api/orders/:id
 	assert.Equal(t, 401, anon.JSON(t, http.MethodDelete, "/api/orders/"+o.ID, nil, nil))
-	assert.Equal(t, 404, s.buyer.JSON(t, http.MethodDelete, "/api/orders/"+db.NewID(), nil, nil))
+	assert.Equal(t, 404, s.Buyer.JSON(t, http.MethodDelete, "/api/orders/"+db.NewID(), nil, nil))
 	assert.Equal(t, 401, other.JSON(t, http.MethodDelete, "/api/orders/"+o.ID, nil, nil))
-	resp := s.buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil)
+	resp := s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil)
 	assert.Equal(t, 204, resp.StatusCode)
 	assert.Empty(t, apptest.Body(t, resp))
-	require.Equal(t, 200, s.buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &got))
+	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &got))
 	assert.Equal(t, "cancelled", got.Status)
 	assert.Equal(t, int64(2), got.Version)
 
 	// Cancelled: the ticket is on sale again and someone else can buy it.
 	o2 := s.reserve(t, other, ticketID)
-	require.NoError(t, s.h.App.Orders.CompleteOrder(context.Background(), o2.ID))
+	require.NoError(t, s.App.Orders.CompleteOrder(context.Background(), o2.ID))
 	body = web.ErrorBody{}
 	assert.Equal(t, 400, other.JSON(t, http.MethodDelete, "/api/orders/"+o2.ID, nil, &body))
 	assert.Equal(t, errs(web.ErrorItem{Message: "Cannot cancel a completed order"}), body.Errors)
-	assert.Equal(t, 204, s.buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode, "cancelling twice is harmless")
+	assert.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode, "cancelling twice is harmless")
 }
 
 // The order keeps the price it was reserved at.
 func TestPriceSnapshot(t *testing.T) {
 	s := newShop(t)
-	ticketID := s.ticket(t, "Concert", 20)
-	o := s.reserve(t, s.buyer, ticketID)
-	require.Equal(t, 204, s.buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
-	require.Equal(t, 200, s.seller.JSON(t, http.MethodPut, "/api/tickets/"+ticketID, map[string]any{"title": "Concert", "price": 35}, nil))
-	o2 := s.reserve(t, s.buyer, ticketID)
+	ticketID := s.Seller.Sell(t, "Concert", 20)
+	o := s.reserve(t, s.Buyer, ticketID)
+	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
+	require.Equal(t, 200, s.Seller.JSON(t, http.MethodPut, "/api/tickets/"+ticketID, map[string]any{"title": "Concert", "price": 35}, nil))
+	o2 := s.reserve(t, s.Buyer, ticketID)
 	assert.Equal(t, "35", string(o2.Ticket.Price))
 	var first orderJSON
-	require.Equal(t, 200, s.buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &first))
+	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &first))
 	assert.Equal(t, "20", string(first.Ticket.Price), "the old order keeps its price")
 }
 
@@ -162,16 +142,16 @@ func TestPriceSnapshot(t *testing.T) {
 func TestStatusTransitions(t *testing.T) {
 	ctx := context.Background()
 	s := newShop(t)
-	st := s.h.App.Orders
-	ordersDB := s.h.App.DB("orders")
+	st := s.App.Orders
+	ordersDB := s.App.DB("orders")
 
 	setup := func(t *testing.T, status orders.Status) string {
-		o := s.reserve(t, s.buyer, s.ticket(t, "Show", 10))
+		o := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show", 10))
 		switch status {
 		case orders.Complete:
 			require.NoError(t, st.CompleteOrder(ctx, o.ID))
 		case orders.Cancelled:
-			_, err := st.Cancel(ctx, o.ID, s.buyerU.ID)
+			_, err := st.Cancel(ctx, o.ID, s.BuyerUser.ID)
 			require.NoError(t, err)
 		case orders.AwaitingPayment:
 			// Nothing sets it yet (payments will); put it there directly.
@@ -185,7 +165,7 @@ func TestStatusTransitions(t *testing.T) {
 	expire := func(id string) error {
 		return ordersDB.Tx(ctx, func(tx *db.Tx) error { return orders.Expire(st, ctx, tx, id) })
 	}
-	cancel := func(id string) error { _, err := st.Cancel(ctx, id, s.buyerU.ID); return err }
+	cancel := func(id string) error { _, err := st.Cancel(ctx, id, s.BuyerUser.ID); return err }
 	complete := func(id string) error { return st.CompleteOrder(ctx, id) }
 
 	tests := []struct {
@@ -222,8 +202,8 @@ func TestStatusTransitions(t *testing.T) {
 			assert.Equal(t, tt.want, o.Status)
 		})
 	}
-	require.NoError(t, s.h.App.Bus.WaitIdle(ctx))
-	require.NoError(t, orders.CheckInvariants(ctx, ordersDB, s.h.App.DB("tickets"), time.Now()))
+	require.NoError(t, s.App.Bus.WaitIdle(ctx))
+	require.NoError(t, orders.CheckInvariants(ctx, ordersDB, s.App.DB("tickets"), time.Now()))
 }
 
 // Many goroutines reserve one ticket at the same instant, straight through
@@ -232,14 +212,14 @@ func TestReserveRaceAtTheStore(t *testing.T) {
 	ctx := context.Background()
 	s := newShop(t)
 	for round := range 20 {
-		ticketID := s.ticket(t, fmt.Sprintf("Show %d", round), 10)
+		ticketID := s.Seller.Sell(t, fmt.Sprintf("Show %d", round), 10)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		results := make([]error, 50)
 		for i := range results {
 			wg.Go(func() {
 				<-start
-				_, results[i] = s.h.App.Orders.Reserve(ctx, fmt.Sprintf("buyer-%d", i), ticketID)
+				_, results[i] = s.App.Orders.Reserve(ctx, fmt.Sprintf("buyer-%d", i), ticketID)
 			})
 		}
 		close(start)
@@ -312,14 +292,14 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 
 func TestPagesPurchaseAndCancelWithoutJavaScript(t *testing.T) {
 	s := newShop(t)
-	ticketID := s.ticket(t, "Opera night", 42)
+	ticketID := s.Seller.Sell(t, "Opera night", 42)
 
-	resp := s.buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
+	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	loc := resp.Header.Get("Location")
 	require.True(t, strings.HasPrefix(loc, "/orders/"), loc)
 
-	_, doc := s.buyer.Get(t, loc)
+	_, doc := s.Buyer.Get(t, loc)
 	assert.Equal(t, "Opera night", strings.TrimSpace(doc.Find("h1").Text()))
 	assert.Equal(t, "$42.00", strings.TrimSpace(doc.Find("article .price").First().Text()))
 	assert.Contains(t, doc.Find("#order-status").Text(), "Reserved")
@@ -331,7 +311,7 @@ func TestPagesPurchaseAndCancelWithoutJavaScript(t *testing.T) {
 	assert.Equal(t, 1, doc.Find(`form[action="`+loc+`/cancel"]`).Length())
 
 	// Another buyer sees the ticket reserved, without a Purchase button.
-	other := s.h.Client(t)
+	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")
 	_, doc = other.Get(t, "/tickets/"+ticketID)
 	assert.Contains(t, doc.Find("article").Text(), "Reserved")
@@ -345,13 +325,13 @@ func TestPagesPurchaseAndCancelWithoutJavaScript(t *testing.T) {
 	// Nor can they look at the buyer's order.
 	assert.Equal(t, 404, other.Do(t, http.MethodGet, loc, nil).StatusCode)
 
-	_, doc = s.buyer.Get(t, "/orders")
+	_, doc = s.Buyer.Get(t, "/orders")
 	assert.Contains(t, doc.Find(".ticket-list").Text(), "Opera night")
 	assert.Contains(t, doc.Find(".ticket-list").Text(), "Reserved")
 
-	resp = s.buyer.Form(t, loc+"/cancel", nil)
+	resp = s.Buyer.Form(t, loc+"/cancel", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	_, doc = s.buyer.Get(t, loc)
+	_, doc = s.Buyer.Get(t, loc)
 	assert.Contains(t, doc.Find("#order-status").Text(), "cancelled")
 	assert.Equal(t, 0, doc.Find(`form[action$="/cancel"]`).Length())
 	_, doc = other.Get(t, "/tickets/"+ticketID)
@@ -437,26 +417,26 @@ func TestOrderStream(t *testing.T) {
 		c.ReservationTTL = 2 * time.Second // time to connect before it runs out
 		c.SweepInterval = 20 * time.Millisecond
 	}))
-	cancelled := s.reserve(t, s.buyer, s.ticket(t, "Show A", 10))
-	_, doc := s.buyer.Get(t, "/orders/"+cancelled.ID)
+	cancelled := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show A", 10))
+	_, doc := s.Buyer.Get(t, "/orders/"+cancelled.ID)
 	connect := doc.Find("#order").AttrOr("sse-connect", "")
 	require.True(t, strings.HasPrefix(connect, "/orders/"+cancelled.ID+"/stream?v="), connect)
 
-	events := s.buyer.Stream(t, connect, "")
-	require.Equal(t, 204, s.buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled.ID, nil).StatusCode)
+	events := s.Buyer.Stream(t, connect, "")
+	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled.ID, nil).StatusCode)
 	e := apptest.Next(t, events)
 	assert.Equal(t, "status", e.Event)
 	assert.Contains(t, e.Data, "This order is cancelled")
 
-	expiring := s.reserve(t, s.buyer, s.ticket(t, "Show B", 10))
-	events = s.buyer.Stream(t, "/orders/"+expiring.ID+"/stream", "")
+	expiring := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show B", 10))
+	events = s.Buyer.Stream(t, "/orders/"+expiring.ID+"/stream", "")
 	e = apptest.Next(t, events) // no ?v=: the current state first
 	assert.Contains(t, e.Data, "reserved for you")
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, "Your reservation expired")
 
 	// Someone else's order has no stream.
-	other := s.h.Client(t)
+	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")
 	assert.Equal(t, 404, other.Do(t, http.MethodGet, "/orders/"+expiring.ID+"/stream", nil).StatusCode)
 }

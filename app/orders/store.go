@@ -124,9 +124,7 @@ func findTicket(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
 	return t, nil
 }
 
-func findOrder(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (Order, error) {
+func findOrder(ctx context.Context, q db.Querier, id string) (Order, error) {
 	if !db.ValidID(id) {
 		return Order{}, errOrderNotFound
 	}

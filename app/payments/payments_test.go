@@ -36,51 +36,35 @@ func stripeMode(t *testing.T, apiBase string) apptest.Option {
 	})
 }
 
-type shop struct {
-	h      *apptest.Harness
-	seller *apptest.Client
-	buyer  *apptest.Client
-	buyerU web.User
-}
+type shop struct{ *apptest.Shop }
 
-func newShop(t *testing.T, opts ...apptest.Option) *shop {
-	h := apptest.New(t, opts...)
-	s := &shop{h: h, seller: h.Client(t), buyer: h.Client(t)}
-	s.seller.SignUp(t, "seller@example.com", "password")
-	s.buyerU = s.buyer.SignUp(t, "buyer@example.com", "password")
-	return s
-}
+func newShop(t *testing.T, opts ...apptest.Option) shop { return shop{apptest.NewShop(t, opts...)} }
 
 // order lists a ticket and reserves it; it returns the order id.
-func (s *shop) order(t *testing.T, price float64) string {
+func (s shop) order(t *testing.T, price float64) string {
 	t.Helper()
-	var tk, o struct {
-		ID string `json:"id"`
-	}
-	require.Equal(t, 201, s.seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Concert", "price": price}, &tk))
-	require.Equal(t, 201, s.buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o))
-	return o.ID
+	return s.Buyer.Order(t, s.Seller.Sell(t, "Concert", price))
 }
 
-func (s *shop) status(t *testing.T, orderID string) string {
+func (s shop) status(t *testing.T, orderID string) string {
 	t.Helper()
-	o, err := s.h.App.Orders.Get(context.Background(), orderID)
+	o, err := s.App.Orders.Get(context.Background(), orderID)
 	require.NoError(t, err)
 	return string(o.Status)
 }
 
 // settle waits for consumers and the payments worker to finish, then
 // checks every invariant.
-func (s *shop) settle(t *testing.T) {
+func (s shop) settle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	for range 3 {
-		require.NoError(t, s.h.App.Bus.WaitIdle(ctx))
-		require.NoError(t, s.h.App.Payments.WorkOnce(ctx))
+		require.NoError(t, s.App.Bus.WaitIdle(ctx))
+		require.NoError(t, s.App.Payments.WorkOnce(ctx))
 	}
-	require.NoError(t, s.h.App.Bus.WaitIdle(ctx))
-	require.NoError(t, orders.CheckInvariants(ctx, s.h.App.DB("orders"), s.h.App.DB("tickets"), time.Now().Add(-time.Second)))
-	require.NoError(t, payments.CheckInvariants(ctx, s.h.App.DB("orders"), s.h.App.DB("payments")))
+	require.NoError(t, s.App.Bus.WaitIdle(ctx))
+	require.NoError(t, orders.CheckInvariants(ctx, s.App.DB("orders"), s.App.DB("tickets"), time.Now().Add(-time.Second)))
+	require.NoError(t, payments.CheckInvariants(ctx, s.App.DB("orders"), s.App.DB("payments")))
 }
 
 // completedEvent is a checkout.session.completed delivery as Stripe sends it.
@@ -122,25 +106,25 @@ func TestCheckoutAndWebhookWithStripe(t *testing.T) {
 	orderID := s.order(t, 10.5)
 
 	// Pay: a Checkout Session, and the browser sent to Stripe.
-	resp := s.buyer.Form(t, "/orders/"+orderID+"/pay", nil)
+	resp := s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://"), resp.Header.Get("Location"))
 	// With htmx, HX-Redirect rather than a cross-origin 303; the open
 	// session is reused.
-	s.buyer.Header.Set("HX-Request", "true")
-	resp = s.buyer.Form(t, "/orders/"+orderID+"/pay", nil)
-	s.buyer.Header.Del("HX-Request")
+	s.Buyer.Header.Set("HX-Request", "true")
+	resp = s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil)
+	s.Buyer.Header.Del("HX-Request")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.NotEmpty(t, resp.Header.Get("HX-Redirect"))
-	pdb := s.h.App.DB("payments")
+	pdb := s.App.DB("payments")
 	assert.Equal(t, 1, count(t, pdb, "SELECT count(*) FROM checkout_sessions WHERE order_id = ?", orderID))
 	var sessionID string
 	require.NoError(t, pdb.Read().QueryRow("SELECT id FROM checkout_sessions WHERE order_id = ?", orderID).Scan(&sessionID))
 
 	// A bad signature is refused and records nothing.
 	ev := completedEvent("evt_1", sessionID, orderID, "pi_1", 1050)
-	assert.Equal(t, 400, deliver(t, s.h, ev, "whsec_wrong"))
-	req, _ := http.NewRequest(http.MethodPost, s.h.URL+"/webhooks/stripe", strings.NewReader(string(ev)))
+	assert.Equal(t, 400, deliver(t, s.Harness, ev, "whsec_wrong"))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/webhooks/stripe", strings.NewReader(string(ev)))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -150,25 +134,25 @@ func TestCheckoutAndWebhookWithStripe(t *testing.T) {
 
 	// Events we do not use: 200.
 	other, _ := json.Marshal(map[string]any{"id": "evt_other", "object": "event", "type": "customer.created", "api_version": stripe.APIVersion, "data": map[string]any{"object": map[string]any{"id": "cus_1"}}})
-	assert.Equal(t, 200, deliver(t, s.h, other, whsec))
+	assert.Equal(t, 200, deliver(t, s.Harness, other, whsec))
 
 	// The same event ten times at once, and a second event about the same
 	// payment after it: one payment, the order complete.
 	var wg sync.WaitGroup
 	codes := make([]int, 10)
 	for i := range codes {
-		wg.Go(func() { codes[i] = deliver(t, s.h, ev, whsec) })
+		wg.Go(func() { codes[i] = deliver(t, s.Harness, ev, whsec) })
 	}
 	wg.Wait()
 	for _, c := range codes {
 		assert.Equal(t, 200, c)
 	}
-	assert.Equal(t, 200, deliver(t, s.h, completedEvent("evt_0_older", sessionID, orderID, "pi_1", 1050), whsec))
+	assert.Equal(t, 200, deliver(t, s.Harness, completedEvent("evt_0_older", sessionID, orderID, "pi_1", 1050), whsec))
 	assert.Equal(t, "complete", s.status(t, orderID), "answered after the order completed")
 	assert.Equal(t, 1, count(t, pdb, "SELECT count(*) FROM payments WHERE order_id = ?", orderID))
 	s.settle(t)
 
-	_, doc := s.buyer.Get(t, "/orders/"+orderID)
+	_, doc := s.Buyer.Get(t, "/orders/"+orderID)
 	assert.Contains(t, doc.Find("#order-status").Text(), "Paid")
 }
 
@@ -180,7 +164,7 @@ func TestWebhookOfAnotherAPIVersionStillApplies(t *testing.T) {
 	require.NoError(t, json.Unmarshal(completedEvent("evt_v", "cs_v", orderID, "pi_v", 2000), &ev))
 	ev["api_version"] = "2025-09-30.clover"
 	payload, _ := json.Marshal(ev)
-	assert.Equal(t, 200, deliver(t, s.h, payload, whsec))
+	assert.Equal(t, 200, deliver(t, s.Harness, payload, whsec))
 	assert.Equal(t, "complete", s.status(t, orderID))
 }
 
@@ -193,22 +177,22 @@ func TestLatePaymentIsRefunded(t *testing.T) {
 		c.SweepInterval = 20 * time.Millisecond
 	}))
 	orderID := s.order(t, 30)
-	require.Equal(t, http.StatusSeeOther, s.buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
+	require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
 	require.Eventually(t, func() bool { return s.status(t, orderID) == "cancelled" }, 10*time.Second, 10*time.Millisecond)
 	s.settle(t)
-	pdb := s.h.App.DB("payments")
+	pdb := s.App.DB("payments")
 	assert.Equal(t, 1, count(t, pdb, "SELECT count(*) FROM checkout_sessions WHERE order_id = ? AND status = 'expired'", orderID), "the open session was expired")
 
-	assert.Equal(t, 200, deliver(t, s.h, completedEvent("evt_late", "cs_late", orderID, "pi_late", 3000), whsec))
+	assert.Equal(t, 200, deliver(t, s.Harness, completedEvent("evt_late", "cs_late", orderID, "pi_late", 3000), whsec))
 	assert.Equal(t, "cancelled", s.status(t, orderID))
-	ps, err := s.h.App.Payments.ForOrder(context.Background(), orderID)
+	ps, err := s.App.Payments.ForOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	require.Len(t, ps, 1)
 	assert.Equal(t, payments.Refunded, ps[0].Status)
 	assert.True(t, strings.HasPrefix(ps[0].RefundID, "re_"), ps[0].RefundID)
 	s.settle(t)
 
-	_, doc := s.buyer.Get(t, "/orders/"+orderID)
+	_, doc := s.Buyer.Get(t, "/orders/"+orderID)
 	assert.Contains(t, doc.Find("#order-status").Text(), "your payment was refunded")
 }
 
@@ -219,16 +203,16 @@ func TestRefundFailureIsRetried(t *testing.T) {
 	dir := t.TempDir()
 	down := newShop(t, apptest.WithDataDir(dir), stripeMode(t, "http://127.0.0.1:1"))
 	orderID := down.order(t, 15)
-	require.Equal(t, 204, down.buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode)
+	require.Equal(t, 204, down.Buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode)
 	ev := completedEvent("evt_r", "cs_r", orderID, "pi_r", 1500)
-	assert.Equal(t, 500, deliver(t, down.h, ev, whsec))
-	assert.Equal(t, 500, deliver(t, down.h, ev, whsec), "the retry tries the refund again")
-	ps, err := down.h.App.Payments.ForOrder(context.Background(), orderID)
+	assert.Equal(t, 500, deliver(t, down.Harness, ev, whsec))
+	assert.Equal(t, 500, deliver(t, down.Harness, ev, whsec), "the retry tries the refund again")
+	ps, err := down.App.Payments.ForOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	require.Len(t, ps, 1)
 	assert.Equal(t, payments.RefundPending, ps[0].Status)
-	down.h.Server.Close()
-	require.NoError(t, down.h.App.Close())
+	down.Server.Close()
+	require.NoError(t, down.App.Close())
 
 	up := apptest.New(t, apptest.WithDataDir(dir), stripeMode(t, stripemock.Start(t)))
 	require.NoError(t, up.App.Payments.WorkOnce(context.Background()))
@@ -242,8 +226,8 @@ func TestRefundFailureIsRetried(t *testing.T) {
 func TestDirectChargeAPI(t *testing.T) {
 	s := newShop(t)
 	orderID := s.order(t, 12.25)
-	anon := s.h.Client(t)
-	other := s.h.Client(t)
+	anon := s.Client(t)
+	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")
 	body := func(orderID, token string) map[string]string {
 		return map[string]string{"orderId": orderID, "token": token}
@@ -251,29 +235,29 @@ func TestDirectChargeAPI(t *testing.T) {
 
 	var e web.ErrorBody
 	assert.Equal(t, 401, anon.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), nil))
-	assert.Equal(t, 400, s.buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{}, &e))
+	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{}, &e))
 	assert.Equal(t, []web.ErrorItem{{Message: "orderId must be provided", Field: "orderId"}, {Message: "token must be provided", Field: "token"}}, e.Errors)
-	assert.Equal(t, 404, s.buyer.JSON(t, http.MethodPost, "/api/payments", body(db.NewID(), "tok_visa"), nil))
+	assert.Equal(t, 404, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(db.NewID(), "tok_visa"), nil))
 	assert.Equal(t, 401, other.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), nil))
 	e = web.ErrorBody{}
-	assert.Equal(t, 402, s.buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_chargeDeclined"), &e))
+	assert.Equal(t, 402, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_chargeDeclined"), &e))
 	assert.Equal(t, "Your card was declined", e.Errors[0].Message)
 	assert.Equal(t, "created", s.status(t, orderID))
 
 	var p struct{ ID, OrderID, StripeID string }
-	require.Equal(t, 201, s.buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &p))
+	require.Equal(t, 201, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &p))
 	assert.Equal(t, orderID, p.OrderID)
 	assert.NotEmpty(t, p.ID)
 	assert.NotEmpty(t, p.StripeID)
 	assert.Equal(t, "complete", s.status(t, orderID), "201 only once the order is complete")
 	e = web.ErrorBody{}
-	assert.Equal(t, 400, s.buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &e))
+	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &e))
 	assert.Equal(t, "Order already paid", e.Errors[0].Message)
 
 	cancelled := s.order(t, 5)
-	require.Equal(t, 204, s.buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled, nil).StatusCode)
+	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled, nil).StatusCode)
 	e = web.ErrorBody{}
-	assert.Equal(t, 400, s.buyer.JSON(t, http.MethodPost, "/api/payments", body(cancelled, "tok_visa"), &e))
+	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(cancelled, "tok_visa"), &e))
 	assert.Equal(t, "Cannot pay for an cancelled order", e.Errors[0].Message)
 	s.settle(t)
 }
@@ -291,10 +275,10 @@ func TestCancelPaymentRace(t *testing.T) {
 		orderID := s.order(t, 10)
 		var sessionInfo payments.SessionInfo
 		if round%2 == 0 {
-			require.Equal(t, http.StatusSeeOther, s.buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
-			sess, _, err := s.h.App.Payments.OpenSession(ctx, orderID)
+			require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
+			sess, _, err := s.App.Payments.OpenSession(ctx, orderID)
 			require.NoError(t, err)
-			sessionInfo, err = s.h.App.Payments.SessionByID(ctx, sess.ID)
+			sessionInfo, err = s.App.Payments.SessionByID(ctx, sess.ID)
 			require.NoError(t, err)
 		}
 		start := make(chan struct{})
@@ -302,13 +286,13 @@ func TestCancelPaymentRace(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			<-start
-			cancelStatus = s.buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode
+			cancelStatus = s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode
 		})
 		wg.Go(func() {
 			<-start
 			if round%2 == 0 {
-				payload, header := s.h.App.Webhook.TestEvent(sessionInfo)
-				req, _ := http.NewRequest(http.MethodPost, s.h.URL+"/webhooks/stripe", strings.NewReader(string(payload)))
+				payload, header := s.App.Webhook.TestEvent(sessionInfo)
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/webhooks/stripe", strings.NewReader(string(payload)))
 				req.Header.Set("Stripe-Signature", header)
 				resp, err := http.DefaultClient.Do(req)
 				require.NoError(t, err)
@@ -316,14 +300,14 @@ func TestCancelPaymentRace(t *testing.T) {
 				payStatus = resp.StatusCode
 				return
 			}
-			payStatus = s.buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": orderID, "token": "tok_visa"}, nil)
+			payStatus = s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": orderID, "token": "tok_visa"}, nil)
 		})
 		close(start)
 		wg.Wait()
 		s.settle(t)
 
 		status := s.status(t, orderID)
-		ps, err := s.h.App.Payments.ForOrder(ctx, orderID)
+		ps, err := s.App.Payments.ForOrder(ctx, orderID)
 		require.NoError(t, err)
 		outcomes[fmt.Sprintf("%s cancel=%d pay=%d payments=%d", status, cancelStatus, payStatus, len(ps))]++
 		switch status {
@@ -352,33 +336,33 @@ func TestTestModeCheckoutThroughPages(t *testing.T) {
 	var tk struct {
 		ID string `json:"id"`
 	}
-	require.Equal(t, 201, s.seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Jazz", "price": 25}, &tk))
-	resp := s.buyer.Form(t, "/orders", url.Values{"ticketId": {tk.ID}})
+	require.Equal(t, 201, s.Seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Jazz", "price": 25}, &tk))
+	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {tk.ID}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	orderPage := resp.Header.Get("Location")
 
-	_, doc := s.buyer.Get(t, orderPage)
+	_, doc := s.Buyer.Get(t, orderPage)
 	require.Equal(t, 1, doc.Find(`form[action="`+orderPage+`/pay"]`).Length(), "a Pay button")
-	resp = s.buyer.Form(t, orderPage+"/pay", nil)
+	resp = s.Buyer.Form(t, orderPage+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	checkout, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(checkout.Path, "/payments/test-checkout/cs_test_"), checkout.Path)
 
-	_, doc = s.buyer.Get(t, checkout.Path)
+	_, doc = s.Buyer.Get(t, checkout.Path)
 	assert.Contains(t, doc.Find(".test-mode").Text(), "TEST MODE")
 	assert.Contains(t, doc.Find("article").Text(), "$25.00")
-	resp = s.buyer.Form(t, checkout.Path+"/pay", nil)
+	resp = s.Buyer.Form(t, checkout.Path+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.Equal(t, orderPage+"?paid=1", resp.Header.Get("Location"))
 
-	_, doc = s.buyer.Get(t, orderPage+"?paid=1")
+	_, doc = s.Buyer.Get(t, orderPage+"?paid=1")
 	assert.Contains(t, doc.Find("#order-status").Text(), "Paid")
 	// Paying twice (a double click) is one payment.
-	resp = s.buyer.Form(t, checkout.Path+"/pay", nil)
+	resp = s.Buyer.Form(t, checkout.Path+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	s.settle(t)
-	ps, err := s.h.App.Payments.ForOrder(context.Background(), strings.TrimPrefix(orderPage, "/orders/"))
+	ps, err := s.App.Payments.ForOrder(context.Background(), strings.TrimPrefix(orderPage, "/orders/"))
 	require.NoError(t, err)
 	assert.Len(t, ps, 1)
 }
@@ -392,7 +376,7 @@ func TestDoubleClickOnPay(t *testing.T) {
 	locations := make([]string, 2)
 	for i := range codes {
 		wg.Go(func() {
-			resp := s.buyer.Form(t, "/orders/"+orderID+"/pay", nil)
+			resp := s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil)
 			resp.Body.Close()
 			codes[i], locations[i] = resp.StatusCode, resp.Header.Get("Location")
 		})
@@ -400,5 +384,5 @@ func TestDoubleClickOnPay(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, []int{http.StatusSeeOther, http.StatusSeeOther}, codes)
 	assert.Equal(t, locations[0], locations[1])
-	assert.Equal(t, 1, count(t, s.h.App.DB("payments"), "SELECT count(*) FROM checkout_sessions WHERE order_id = ?", orderID))
+	assert.Equal(t, 1, count(t, s.App.DB("payments"), "SELECT count(*) FROM checkout_sessions WHERE order_id = ?", orderID))
 }

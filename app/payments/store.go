@@ -49,11 +49,7 @@ var (
 	errAlreadyPaid   = problem.New(problem.Invalid, "Order already paid")
 )
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func findOrder(ctx context.Context, q querier, id string) (Order, error) {
+func findOrder(ctx context.Context, q db.Querier, id string) (Order, error) {
 	var o Order
 	err := q.QueryRowContext(ctx, "SELECT id, user_id, title, price, status, version FROM orders WHERE id = ?", id).
 		Scan(&o.ID, &o.UserID, &o.Title, &o.PriceCents, &o.Status, &o.Version)
@@ -206,7 +202,7 @@ func scanPayment(row interface{ Scan(...any) error }) (Payment, error) {
 	return p, err
 }
 
-func findPaymentByStripeID(ctx context.Context, q querier, stripeID string) (Payment, error) {
+func findPaymentByStripeID(ctx context.Context, q db.Querier, stripeID string) (Payment, error) {
 	return scanPayment(q.QueryRowContext(ctx, "SELECT "+paymentColumns+" FROM payments WHERE stripe_id = ?", stripeID))
 }
 

@@ -18,16 +18,10 @@ func TestSellerDashboard(t *testing.T) {
 	seller.SignUp(t, "jazz.promoter@example.com", "password")
 	buyer := h.Client(t)
 	buyer.SignUp(t, "fan@example.com", "password")
-	list := func(title string, price float64) string {
-		var tk struct{ ID string }
-		require.Equal(t, 201, seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk))
-		return tk.ID
-	}
-	sold, reserved, _ := list("Sold one", 40), list("Reserved one", 25), list("On sale one", 10)
-	var o struct{ ID string }
-	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": sold}, &o))
-	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil))
-	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": reserved}, nil))
+	sold, reserved, _ := seller.Sell(t, "Sold one", 40), seller.Sell(t, "Reserved one", 25), seller.Sell(t, "On sale one", 10)
+	orderID := buyer.Order(t, sold)
+	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": orderID, "token": "tok_visa"}, nil))
+	buyer.Order(t, reserved)
 	require.NoError(t, h.App.Bus.WaitIdle(t.Context()))
 
 	resp, doc := seller.Get(t, "/sell")
@@ -66,7 +60,7 @@ func TestSellerDashboard(t *testing.T) {
 	connect = doc.Find("[sse-connect]").AttrOr("sse-connect", "")
 	require.True(t, strings.HasPrefix(connect, "/sell/stream?v="), connect)
 	events := seller.Stream(t, connect, "")
-	list("Another", 5)
+	seller.Sell(t, "Another", 5)
 	e := apptest.Next(t, events)
 	assert.Equal(t, "dashboard", e.Event)
 	assert.Regexp(t, `On sale</p><p class="stat">2`, e.Data)

@@ -128,11 +128,11 @@ func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c Change) error 
 	return err
 }
 
-func find(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
+func find(ctx context.Context, q db.Querier, id string) (Ticket, error) {
 	if !db.ValidID(id) {
 		return Ticket{}, errNotFound
 	}
-	t, err := scan(tx.QueryRowContext(ctx, "SELECT "+columns+from+" WHERE t.id = ?", id))
+	t, err := scan(q.QueryRowContext(ctx, "SELECT "+columns+from+" WHERE t.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, errNotFound
 	}
@@ -144,17 +144,7 @@ func find(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
 
 // Get returns a ticket, reserved or not.
 func (s *Store) Get(ctx context.Context, id string) (Ticket, error) {
-	if !db.ValidID(id) {
-		return Ticket{}, errNotFound
-	}
-	t, err := scan(s.db.Read().QueryRowContext(ctx, "SELECT "+columns+from+" WHERE t.id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, errNotFound
-	}
-	if err != nil {
-		return Ticket{}, fmt.Errorf("get ticket %s: %w", id, err)
-	}
-	return t, nil
+	return find(ctx, s.db.Read(), id)
 }
 
 // ListQuery selects a page of tickets on sale.
