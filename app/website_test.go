@@ -218,9 +218,11 @@ func TestBrowserExpiryIsLive(t *testing.T) {
 	}))
 	seller, buyer, watcher := person(t, true), person(t, true), person(t, true)
 	require.NoError(t, chromedp.Do(seller, signUpInBrowser(h.URL, "seller@example.com")...))
+	require.NoError(t, chromedp.Do(seller, sellInBrowser(h.URL, "Early show", "15")...))
 	require.NoError(t, chromedp.Do(seller, sellInBrowser(h.URL, "Late show", "20")...))
 	ticketURL := location(seller, t)
 	id := ticketURL[strings.LastIndex(ticketURL, "/")+1:]
+	require.NoError(t, chromedp.Do(seller, sellInBrowser(h.URL, "Encore", "25")...))
 
 	require.NoError(t, chromedp.Do(buyer, signUpInBrowser(h.URL, "buyer@example.com")...))
 	require.NoError(t, chromedp.Do(buyer,
@@ -230,7 +232,7 @@ func TestBrowserExpiryIsLive(t *testing.T) {
 	))
 	require.NoError(t, chromedp.Do(watcher,
 		chromedp.Navigate(h.URL+"/"),
-		waitText("#ticket-list", "No tickets for sale yet"),
+		waitText("#ticket-rows", "Early show"),
 	))
 	require.NoError(t, chromedp.Do(buyer,
 		waitText("#order-status", "Your reservation expired"),
@@ -241,6 +243,11 @@ func TestBrowserExpiryIsLive(t *testing.T) {
 		waitText("#ticket-rows", "Late show"),
 		shot(t, "list-after-expiry"),
 	))
+	// Back where a reload would show it: newest first.
+	titles, err := chromedp.Run(watcher, chromedp.EvaluateAsDevTools[[]string](
+		`[...document.querySelectorAll("#ticket-rows > li .row-main a")].map(a => a.textContent.trim())`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Encore", "Late show", "Early show"}, titles)
 }
 
 // Two browsers race for one ticket: one gets the order, the other is told

@@ -11,6 +11,7 @@ import (
 
 	"ticketing/app/problem"
 	"ticketing/app/web"
+	"ticketing/db"
 	"ticketing/events"
 )
 
@@ -260,16 +261,20 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 }
 
 // liveRow is one change to the list: the ticket as it is now, and what
-// the change was.
+// the change was. Before, for a ticket back on sale, is the ticket on sale
+// that follows it in the list ("" when it is the oldest), so it goes back
+// where a reload would show it.
 type liveRow struct {
 	Ticket Ticket
 	Change Change
+	Before string
 }
 
 // handleStream sends the list's changes as they commit, as htmx
-// out-of-band swaps: a ticket listed or released appears at the top, an
-// edited one is replaced where it is, a reserved or sold one disappears. The event id is the tickets log's seq, so a
-// reconnecting browser (Last-Event-ID) gets what it missed.
+// out-of-band swaps: a ticket listed appears at the top, one released goes
+// back to its place (newest first), an edited one is replaced where it is,
+// a reserved or sold one disappears. The event id is the tickets log's seq,
+// so a reconnecting browser (Last-Event-ID) gets what it missed.
 func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		pos, err := strconv.ParseInt(c.Request().Header.Get("Last-Event-ID"), 10, 64)
@@ -294,7 +299,17 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 					if err != nil {
 						return err
 					}
-					html, err := r.Fragment(c, "tickets/home", "ticket-live", liveRow{Ticket: t, Change: ch.Change})
+					row := liveRow{Ticket: t, Change: ch.Change}
+					if ch.Change == Released {
+						next, err := s.ListOnSale(ctx, ListQuery{Limit: 1, Before: encodeCursor(db.Timestamp(t.CreatedAt), t.ID)})
+						if err != nil {
+							return err
+						}
+						if len(next.Tickets) > 0 {
+							row.Before = next.Tickets[0].ID
+						}
+					}
+					html, err := r.Fragment(c, "tickets/home", "ticket-live", row)
 					if err != nil {
 						return err
 					}

@@ -26,6 +26,7 @@ func TestTicketStream(t *testing.T) {
 	_, doc = buyer.Get(t, "/?q=jazz")
 	assert.Empty(t, doc.Find("#ticket-list").AttrOr("sse-connect", ""), "a search is not")
 
+	older := seller.Sell(t, "An older show", 20)
 	events := buyer.Stream(t, "/tickets/stream", "")
 	var tk struct{ ID string }
 	require.Equal(t, 201, seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Live show", "price": 12}, &tk))
@@ -51,11 +52,12 @@ func TestTicketStream(t *testing.T) {
 	assert.Contains(t, e.Data, `<li id="ticket-`+tk.ID+`" hx-swap-oob="delete"></li>`)
 	assert.NotContains(t, e.Data, "afterbegin", "a reserved ticket is only removed")
 
-	// Released, it comes back on top.
+	// Released, it goes back to its place: before the next older ticket.
 	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
 	e = apptest.Next(t, events)
-	assert.Contains(t, e.Data, `hx-swap-oob="afterbegin:#ticket-rows"`)
+	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+older+`"`)
 	assert.Contains(t, e.Data, "Live show, new date")
+	assert.NotContains(t, e.Data, "afterbegin")
 
 	// Reconnecting after the first event replays the rest, in order.
 	replay := buyer.Stream(t, "/tickets/stream", created)
@@ -63,6 +65,15 @@ func TestTicketStream(t *testing.T) {
 	assert.Equal(t, edited, e.ID)
 	e = apptest.Next(t, replay)
 	assert.Contains(t, e.Data, `hx-swap-oob="delete"`)
+
+	// The oldest ticket, released, goes back at the end.
+	cancelOrder := buyer.Order(t, older)
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, `<li id="ticket-`+older+`" hx-swap-oob="delete"></li>`)
+	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelOrder, nil).StatusCode)
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, `hx-swap-oob="beforeend:#ticket-rows"`)
+	assert.Contains(t, e.Data, "An older show")
 }
 
 // Closing the streams (what shutdown does) ends open streams at once.
