@@ -90,7 +90,13 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary(t))
+	return startCommand(t, exec.Command(binary(t)), dataDir, env...)
+}
+
+// startCommand starts the server through cmd (the binary, or something
+// that execs it) and waits until it listens.
+func startCommand(t *testing.T, cmd *exec.Cmd, dataDir string, env ...string) *server {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "SESSION_SECRET="+strings.Repeat("d", 32))
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -61,4 +68,69 @@ func TestFlyConfig(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, c.Path)
 	}
+}
+
+// The container's entrypoint, started as root (as Fly starts it, with the
+// volume owned by root), gives DATA_DIR to the app's user and runs the
+// server as that user.
+func TestEntrypointRunsTheServerAsTheAppUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, as the container starts")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv")
+	}
+	nobody, err := user.Lookup("nobody")
+	require.NoError(t, err)
+
+	// A directory the app's user can reach (t.TempDir's are root's alone).
+	root, err := os.MkdirTemp("", "ticketing-entrypoint-*")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	require.NoError(t, os.Chmod(root, 0o755))
+	bin := filepath.Join(root, "ticketing")
+	b, err := os.ReadFile(binary(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	data := filepath.Join(root, "data")
+	require.NoError(t, os.Mkdir(data, 0o755)) // root's, like a fresh volume
+
+	srv := startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data,
+		"TICKETING_BIN="+bin, "TICKETING_USER=nobody")
+	signUp(t, srv, "first@example.com")
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.cmd.Process.Pid))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^Uid:\s+`+nobody.Uid+`\s+`+nobody.Uid+`\s`, string(status), "the server runs as the app's user")
+	srv.stop(t)
+
+	n := 0
+	require.NoError(t, filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		assert.Equal(t, nobody.Uid, strconv.Itoa(int(info.Sys().(*syscall.Stat_t).Uid)), "%s belongs to the app's user", path)
+		n++
+		return nil
+	}))
+	assert.Greater(t, n, 5, "the module files were written")
+}
+
+// The image's DATA_DIR is where fly.toml mounts the volume.
+func TestDockerfileDataDirIsTheVolume(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	require.NoError(t, err)
+	var fly struct {
+		Mounts []struct{ Destination string } `toml:"mounts"`
+	}
+	_, err = toml.DecodeFile("fly.toml", &fly)
+	require.NoError(t, err)
+	require.Len(t, fly.Mounts, 1)
+	assert.Regexp(t, `(?m)^ENV .*\bDATA_DIR=`+regexp.QuoteMeta(fly.Mounts[0].Destination)+`(\s|$)`, string(b))
+	assert.Regexp(t, `(?m)^ENTRYPOINT \["/usr/local/bin/entrypoint"\]`, string(b))
+	assert.Contains(t, string(b), "COPY deploy/entrypoint.sh /usr/local/bin/entrypoint")
 }
