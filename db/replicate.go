@@ -13,7 +13,7 @@ import (
 
 	"github.com/benbjohnson/litestream"
 	_ "github.com/benbjohnson/litestream/file" // file:// replicas
-	_ "github.com/benbjohnson/litestream/s3"   // s3:// replicas
+	"github.com/benbjohnson/litestream/s3"     // s3:// replicas
 )
 
 // Replication streams every module file to object storage with an
@@ -26,6 +26,7 @@ import (
 // end, sync, close the app's connections, close the store last.
 type Replication struct {
 	url    *url.URL
+	getenv func(string) string
 	logger *slog.Logger
 	dbs    map[string]*litestream.DB
 	store  *litestream.Store
@@ -34,9 +35,9 @@ type Replication struct {
 // NewReplication parses LITESTREAM_REPLICA_URL: s3://bucket/prefix (with
 // ?endpoint=...&force-path-style=true for S3-compatible stores) or
 // file:///absolute/path. getenv supplies what Fly's object storage sets:
-// BUCKET_NAME (used when the URL has no bucket) and AWS_ENDPOINT_URL_S3
-// (used when it has no endpoint); credentials are read from
-// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY by Litestream itself.
+// BUCKET_NAME (used when the URL has no bucket), AWS_ENDPOINT_URL_S3 (used
+// when it has no endpoint), AWS_REGION (when it has no region), and the
+// credentials AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 func NewReplication(raw string, getenv func(string) string, logger *slog.Logger) (*Replication, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -56,7 +57,7 @@ func NewReplication(raw string, getenv func(string) string, logger *slog.Logger)
 			u.RawQuery = q.Encode()
 		}
 	case "file":
-		if !filepath.IsAbs(u.Path) {
+		if (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
 			return nil, errors.New("LITESTREAM_REPLICA_URL: a file:// replica needs an absolute path (file:///var/backups/ticketing)")
 		}
 	default:
@@ -65,7 +66,7 @@ func NewReplication(raw string, getenv func(string) string, logger *slog.Logger)
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Replication{url: u, logger: logger, dbs: map[string]*litestream.DB{}}, nil
+	return &Replication{url: u, getenv: getenv, logger: logger, dbs: map[string]*litestream.DB{}}, nil
 }
 
 // String is the replica URL without credentials.
@@ -78,6 +79,19 @@ func (r *Replication) client(ctx context.Context, name string) (litestream.Repli
 	c, err := litestream.NewReplicaClientFromURL(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("replica client for %s: %w", name, err)
+	}
+	if sc, ok := c.(*s3.ReplicaClient); ok {
+		// Litestream reads these from the process environment; the
+		// configuration is what getenv says.
+		if v := r.getenv("AWS_ACCESS_KEY_ID"); v != "" {
+			sc.AccessKeyID = v
+		}
+		if v := r.getenv("AWS_SECRET_ACCESS_KEY"); v != "" {
+			sc.SecretAccessKey = v
+		}
+		if v := r.getenv("AWS_REGION"); v != "" && sc.Region == "" {
+			sc.Region = v
+		}
 	}
 	if err := c.Init(ctx); err != nil {
 		return nil, fmt.Errorf("replica client for %s: %w", name, err)
