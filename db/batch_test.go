@@ -83,6 +83,7 @@ func TestQueuedCallsShareATransactionAndKeepTheirOwnOutcome(t *testing.T) {
 	const n = 12
 	results := make(chan outcome, n)
 	var ran atomic.Int32
+	inQueue := 0
 	for i := range n {
 		name := fmt.Sprintf("t%02d", i)
 		callCtx := ctx
@@ -114,7 +115,10 @@ func TestQueuedCallsShareATransactionAndKeepTheirOwnOutcome(t *testing.T) {
 				return nil
 			})
 		}()
-		queued(t, d, i+1)
+		if i != 9 { // the cancelled one leaves the queue at once
+			inQueue++
+		}
+		queued(t, d, inQueue)
 	}
 	close(release)
 	require.NoError(t, <-first)
@@ -199,4 +203,41 @@ func TestLongQueueDrains(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Len(t, names(t, d), n)
+}
+
+// A call whose context ends while it waits for the writer leaves at once,
+// without waiting for the writer, and never runs.
+func TestCancelledWhileQueuedLeavesAtOnce(t *testing.T) {
+	d := openBatch(t)
+	ctx := context.Background()
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- d.Tx(ctx, func(tx *Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+
+	waiting, cancel := context.WithCancel(ctx)
+	ran := false
+	result := make(chan error, 1)
+	go func() {
+		result <- d.Tx(waiting, func(tx *Tx) error {
+			ran = true
+			_, err := tx.ExecContext(waiting, "INSERT INTO things (name) VALUES ('late')")
+			return err
+		})
+	}()
+	queued(t, d, 1)
+	cancel()
+	select {
+	case err := <-result:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled call waited for the writer")
+	}
+	queued(t, d, 0)
+	close(release)
+	require.NoError(t, <-first)
+	assert.False(t, ran)
+	assert.Empty(t, names(t, d))
 }

@@ -232,7 +232,8 @@ func (d *DB) ReadStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // Several concurrent DB.Tx calls may share one SQLite transaction (see
 // DB.Tx), so a statement ignores its context's cancellation: an interrupted
 // statement can roll back the whole SQLite transaction, other callers'
-// work with it. A caller whose context is done before its turn is not run.
+// work with it. A caller whose context ends while it waits for its turn
+// leaves the queue and is not run.
 type Tx struct {
 	tx         *sql.Tx
 	d          *DB
@@ -329,10 +330,16 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	d.qmu.Lock()
 	d.queue = append(d.queue, c)
 	d.qmu.Unlock()
+	cancelled := ctx.Done()
 	for done := false; !done; {
 		select {
 		case <-c.done:
 			done = true
+		case <-cancelled:
+			if d.unqueue(c) {
+				return ctx.Err()
+			}
+			cancelled = nil // a batch has it: wait for its outcome
 		case d.lead <- struct{}{}:
 			// Our turn to run a batch, unless the last one took
 			// this call; a long queue may need more than one.
@@ -352,6 +359,18 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		f()
 	}
 	return c.err
+}
+
+// unqueue removes c from the queue if no batch has taken it yet.
+func (d *DB) unqueue(c *call) bool {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	i := slices.Index(d.queue, c)
+	if i < 0 {
+		return false
+	}
+	d.queue = slices.Delete(d.queue, i, i+1)
+	return true
 }
 
 // runQueued takes up to maxBatch queued calls and runs them as one
