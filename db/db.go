@@ -5,8 +5,9 @@
 // connection, whose transactions begin IMMEDIATE so that writes queue in Go
 // instead of failing with SQLITE_BUSY, and a pool of read-only readers that
 // WAL lets run beside the writer. Writes that queue for the writer share
-// one transaction and one commit (see DB.Tx), each in its own savepoint. Every pragma is part of the DSN so that
-// each connection the pools open has it, not only the first.
+// one transaction and one commit (see DB.Tx), each in its own savepoint.
+// Every pragma is part of the DSN so that each connection the pools open
+// has it, not only the first.
 package db
 
 import (
@@ -420,11 +421,11 @@ func (d *DB) runQueued() {
 		}
 		tx.after = nil
 		c.err, c.panic = runCall(c, tx)
-		switch {
-		case alone && (c.err != nil || c.panic != nil):
+		failed := c.err != nil || c.panic != nil
+		if failed && alone {
 			return // the deferred Rollback undoes it
-		case alone:
-		case c.err != nil || c.panic != nil:
+		}
+		if failed && !alone {
 			if _, err := tx.ExecContext(c.ctx, "ROLLBACK TO call"); err != nil {
 				// SQLite already rolled the whole transaction back
 				// (an I/O error, a full disk): the calls before this
@@ -432,14 +433,14 @@ func (d *DB) runQueued() {
 				fail(fmt.Errorf("%s: transaction lost after an error in a shared batch: %w", d.Name, err))
 				return
 			}
-			fallthrough
-		default:
+		}
+		if !alone {
 			if _, err := tx.ExecContext(c.ctx, "RELEASE call"); err != nil {
 				fail(fmt.Errorf("release savepoint %s: %w", d.Name, err))
 				return
 			}
 		}
-		if c.err == nil && c.panic == nil {
+		if !failed {
 			c.after = tx.after
 		}
 	}
