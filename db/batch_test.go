@@ -36,6 +36,27 @@ func queued(t *testing.T, d *DB, n int) {
 	}, 5*time.Second, time.Millisecond)
 }
 
+// holdWriter starts a write that holds the writer until the returned
+// function is called; then fn runs in it, and the function returns once that
+// write has committed.
+func holdWriter(t *testing.T, d *DB, fn func(tx *Tx) error) (release func()) {
+	t.Helper()
+	started, released := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Tx(context.Background(), func(tx *Tx) error {
+			close(started)
+			<-released
+			return fn(tx)
+		})
+	}()
+	<-started
+	return func() {
+		close(released)
+		require.NoError(t, <-done)
+	}
+}
+
 func names(t *testing.T, d *DB) map[string]bool {
 	t.Helper()
 	rows, err := d.Read().Query("SELECT name FROM things")
@@ -60,17 +81,10 @@ func TestQueuedCallsShareATransactionAndKeepTheirOwnOutcome(t *testing.T) {
 	d := openBatch(t)
 	ctx := context.Background()
 
-	started, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- d.Tx(ctx, func(tx *Tx) error {
-			close(started)
-			<-release // hold the writer while the others queue
-			_, err := tx.ExecContext(ctx, "INSERT INTO things (name) VALUES ('first')")
-			return err
-		})
-	}()
-	<-started
+	release := holdWriter(t, d, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO things (name) VALUES ('first')")
+		return err
+	})
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -120,8 +134,7 @@ func TestQueuedCallsShareATransactionAndKeepTheirOwnOutcome(t *testing.T) {
 		}
 		queued(t, d, inQueue)
 	}
-	close(release)
-	require.NoError(t, <-first)
+	release()
 
 	failed := map[string]bool{"t03": true, "t05": true, "t07": true, "t09": true}
 	for range n {
@@ -157,12 +170,7 @@ func TestQueuedCallsShareATransactionAndKeepTheirOwnOutcome(t *testing.T) {
 func TestCallsInABatchSeeEarlierCalls(t *testing.T) {
 	d := openBatch(t)
 	ctx := context.Background()
-	started, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- d.Tx(ctx, func(tx *Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdWriter(t, d, func(*Tx) error { return nil })
 
 	const n = 20
 	var wg sync.WaitGroup
@@ -179,8 +187,7 @@ func TestCallsInABatchSeeEarlierCalls(t *testing.T) {
 		})
 		queued(t, d, i+1)
 	}
-	close(release)
-	require.NoError(t, <-done)
+	release()
 	wg.Wait()
 	for i := range n {
 		assert.Equal(t, i, seen[i], "call %d saw the %d calls queued before it", i, i)
@@ -210,12 +217,7 @@ func TestLongQueueDrains(t *testing.T) {
 func TestCancelledWhileQueuedLeavesAtOnce(t *testing.T) {
 	d := openBatch(t)
 	ctx := context.Background()
-	started, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- d.Tx(ctx, func(tx *Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdWriter(t, d, func(*Tx) error { return nil })
 
 	waiting, cancel := context.WithCancel(ctx)
 	ran := false
@@ -236,8 +238,7 @@ func TestCancelledWhileQueuedLeavesAtOnce(t *testing.T) {
 		t.Fatal("the cancelled call waited for the writer")
 	}
 	queued(t, d, 0)
-	close(release)
-	require.NoError(t, <-first)
+	release()
 	assert.False(t, ran)
 	assert.Empty(t, names(t, d))
 }

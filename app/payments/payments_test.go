@@ -333,11 +333,8 @@ func TestCancelPaymentRace(t *testing.T) {
 // JavaScript does it: reserve, Pay, the test checkout, back to a paid order.
 func TestTestModeCheckoutThroughPages(t *testing.T) {
 	s := newShop(t)
-	var tk struct {
-		ID string `json:"id"`
-	}
-	require.Equal(t, 201, s.Seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Jazz", "price": 25}, &tk))
-	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {tk.ID}})
+	ticketID := s.Seller.Sell(t, "Jazz", 25)
+	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	orderPage := resp.Header.Get("Location")
 

@@ -28,32 +28,30 @@ func TestTicketStream(t *testing.T) {
 
 	older := seller.Sell(t, "An older show", 20)
 	events := buyer.Stream(t, "/tickets/stream", "")
-	var tk struct{ ID string }
-	require.Equal(t, 201, seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Live show", "price": 12}, &tk))
+	live := seller.Sell(t, "Live show", 12)
 	e := apptest.Next(t, events)
 	assert.Equal(t, "tickets", e.Event)
 	assert.Contains(t, e.Data, `hx-swap-oob="afterbegin:#ticket-rows"`)
-	assert.Contains(t, e.Data, `id="ticket-`+tk.ID+`"`)
+	assert.Contains(t, e.Data, `id="ticket-`+live+`"`)
 	assert.Contains(t, e.Data, "Live show")
 	assert.Contains(t, e.Data, "$12.00")
 	created := e.ID
 
 	// An edit replaces the row where it is.
-	require.Equal(t, 200, seller.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "Live show, new date", "price": 15}, nil))
+	require.Equal(t, 200, seller.JSON(t, http.MethodPut, "/api/tickets/"+live, map[string]any{"title": "Live show, new date", "price": 15}, nil))
 	e = apptest.Next(t, events)
-	assert.Contains(t, e.Data, `<li id="ticket-`+tk.ID+`" hx-swap-oob="true">`)
+	assert.Contains(t, e.Data, `<li id="ticket-`+live+`" hx-swap-oob="true">`)
 	assert.Contains(t, e.Data, "Live show, new date")
 	assert.NotContains(t, e.Data, "afterbegin")
 	edited := e.ID
 
-	var o struct{ ID string }
-	require.Equal(t, 201, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o))
+	orderID := buyer.Order(t, live)
 	e = apptest.Next(t, events)
-	assert.Contains(t, e.Data, `<li id="ticket-`+tk.ID+`" hx-swap-oob="delete"></li>`)
+	assert.Contains(t, e.Data, `<li id="ticket-`+live+`" hx-swap-oob="delete"></li>`)
 	assert.NotContains(t, e.Data, "afterbegin", "a reserved ticket is only removed")
 
 	// Released, it goes back to its place: before the next older ticket.
-	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
+	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode)
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+older+`"`)
 	assert.Contains(t, e.Data, "Live show, new date")
