@@ -65,10 +65,11 @@ func binary(t *testing.T) string {
 
 // server is one run of the binary.
 type server struct {
-	cmd  *exec.Cmd
-	URL  string
-	logs *syncBuffer
-	done chan error
+	cmd      *exec.Cmd
+	URL      string
+	Internal string // /metrics and the detailed /healthz
+	logs     *syncBuffer
+	done     chan error
 }
 
 type syncBuffer struct {
@@ -97,18 +98,17 @@ func start(t *testing.T, dataDir string, env ...string) *server {
 // that execs it) and waits until it listens.
 func startCommand(t *testing.T, cmd *exec.Cmd, dataDir string, env ...string) *server {
 	t.Helper()
-	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "SESSION_SECRET="+strings.Repeat("d", 32))
+	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "METRICS_ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "SESSION_SECRET="+strings.Repeat("d", 32))
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.logs
 	require.NoError(t, cmd.Start())
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "server exited before listening: %s", s.logs)
-	go io.Copy(io.Discard, stdout)
+	lines := bufio.NewReader(stdout)
+	s.URL, s.Internal = readAddrs(t, lines)
+	go io.Copy(io.Discard, lines)
 	go func() { s.done <- cmd.Wait() }()
-	s.URL = strings.TrimSpace(strings.TrimPrefix(line, "ticketing: listening on "))
 	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
 	return s
 }
@@ -139,7 +139,7 @@ func (s *server) idle(t *testing.T) {
 		var h struct {
 			Consumers []events.ConsumerStatus `json:"consumers"`
 		}
-		status, err := apptest.NewClient(t, s.URL).Try(http.MethodGet, "/healthz", nil, &h)
+		status, err := apptest.NewClient(t, s.Internal).Try(http.MethodGet, "/healthz", nil, &h)
 		if err != nil || status != 200 {
 			return false
 		}
@@ -424,7 +424,7 @@ func TestKillNineWithReplication(t *testing.T) {
 		var h struct {
 			Replication map[string]db.ReplicaStatus `json:"replication"`
 		}
-		if _, err := apptest.NewClient(t, srv.URL).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
+		if _, err := apptest.NewClient(t, srv.Internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
 			return false
 		}
 		for _, st := range h.Replication {

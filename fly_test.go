@@ -41,14 +41,21 @@ func TestFlyConfig(t *testing.T) {
 				Method string `toml:"method"`
 			} `toml:"checks"`
 		} `toml:"http_service"`
+		Metrics struct {
+			Port int    `toml:"port"`
+			Path string `toml:"path"`
+		} `toml:"metrics"`
 	}
 	b, err := os.ReadFile("fly.toml")
 	require.NoError(t, err)
 	require.NoError(t, toml.Unmarshal(b, &fly))
 
+	secrets := map[string]string{ // set with fly secrets, not in fly.toml
+		"SESSION_SECRET": strings.Repeat("s", 32), "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
+	}
 	cfg, err := loadConfig(func(k string) string {
-		if k == "SESSION_SECRET" {
-			return strings.Repeat("s", 32)
+		if v, ok := secrets[k]; ok {
+			return v
 		}
 		return fly.Env[k]
 	})
@@ -59,6 +66,11 @@ func TestFlyConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, port, strconv.Itoa(fly.HTTPService.InternalPort), "Fly's internal port is ADDR's")
 	assert.Equal(t, "SIGINT", fly.KillSignal)
+	assert.Equal(t, "Fly-Client-IP", cfg.TrustedProxyHeader, "client IPs from Fly's proxy header")
+	_, metricsPort, err := net.SplitHostPort(cfg.MetricsAddr)
+	require.NoError(t, err)
+	assert.Equal(t, metricsPort, strconv.Itoa(fly.Metrics.Port), "Fly scrapes METRICS_ADDR's port")
+	assert.Equal(t, "/metrics", fly.Metrics.Path)
 	assert.LessOrEqual(t, fly.KillTimeout, 5)
 
 	require.NotEmpty(t, fly.HTTPService.Checks)

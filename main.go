@@ -44,6 +44,17 @@ type config struct {
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
+	// TestPayments runs the built-in test checkout instead of Stripe: the
+	// default without Stripe keys, and in production only when the
+	// operator says PAYMENTS=test.
+	TestPayments bool
+
+	// TrustedProxyHeader names the header that carries the client's IP
+	// (Fly-Client-IP on Fly); empty means the connection's own address.
+	TrustedProxyHeader string
+	// MetricsAddr is the internal listener for /metrics and the detailed
+	// /healthz; "off" serves none.
+	MetricsAddr string
 
 	ReplicaURL string
 }
@@ -57,6 +68,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BaseURL:        "http://localhost:8080",
 		ReservationTTL: 15 * time.Minute,
 		SweepInterval:  time.Second,
+		MetricsAddr:    "127.0.0.1:9091",
 	}
 	str := func(name string, dst *string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -71,6 +83,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret)
 	str("STRIPE_API_BASE", &cfg.StripeAPIBase)
 	str("LITESTREAM_REPLICA_URL", &cfg.ReplicaURL)
+	str("TRUSTED_PROXY_HEADER", &cfg.TrustedProxyHeader)
+	str("METRICS_ADDR", &cfg.MetricsAddr)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 
 	var errs []error
@@ -110,6 +124,33 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.StripeSecretKey == "" && cfg.StripeWebhookSecret != "" {
 		errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is set but STRIPE_SECRET_KEY is not"))
+	}
+	switch payments := strings.TrimSpace(getenv("PAYMENTS")); payments {
+	case "":
+		cfg.TestPayments = cfg.StripeSecretKey == ""
+		if cfg.Production && cfg.TestPayments {
+			errs = append(errs, errors.New("APP_ENV=production needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET; "+
+				"without them every order would be paid by the built-in test checkout, for free (set PAYMENTS=test to run it anyway, on purpose)"))
+		}
+	case "test":
+		cfg.TestPayments = true
+		if cfg.StripeSecretKey != "" {
+			errs = append(errs, errors.New("PAYMENTS=test but STRIPE_SECRET_KEY is set: choose one"))
+		}
+	case "stripe":
+		if cfg.StripeSecretKey == "" {
+			errs = append(errs, errors.New("PAYMENTS=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("PAYMENTS=%q: want stripe, test or empty (Stripe when STRIPE_SECRET_KEY is set)", payments))
+	}
+	if cfg.MetricsAddr != "off" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR=%q: want host:port such as 127.0.0.1:9091, or off", cfg.MetricsAddr))
+		}
+	}
+	if h := cfg.TrustedProxyHeader; h != "" && strings.Trim(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXY_HEADER=%q: want a header name such as Fly-Client-IP", h))
 	}
 	if cfg.SessionSecret != "" && len(cfg.SessionSecret) < 32 {
 		errs = append(errs, errors.New("SESSION_SECRET must be at least 32 characters"))
@@ -186,6 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StripeSecretKey:     cfg.StripeSecretKey,
 		StripeWebhookSecret: cfg.StripeWebhookSecret,
 		StripeAPIBase:       cfg.StripeAPIBase,
+		TrustedProxyHeader:  cfg.TrustedProxyHeader,
 		Replication:         replication,
 	})
 	if err != nil {
@@ -216,12 +258,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
+	errc := make(chan error, 2)
+	// The internal listener: /metrics and the detailed /healthz, for the
+	// operator's scraper (Fly's [metrics]), never the public port.
+	var internal *http.Server
+	if cfg.MetricsAddr != "off" {
+		iln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		internal = &http.Server{Handler: a.InternalHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
+		logger.Info("internal listener (metrics, health details)", "addr", iln.Addr().String())
+		fmt.Fprintf(stdout, "ticketing: internal on http://%s\n", iln.Addr())
+		go func() { errc <- internal.Serve(iln) }()
+	}
 	srv.RegisterOnShutdown(a.Streams.Close) // live views end, so Shutdown need not wait for them
 	logger.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "base_url", cfg.BaseURL)
 	fmt.Fprintf(stdout, "ticketing: listening on http://%s\n", ln.Addr())
 
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -236,6 +293,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("shutdown: connections still open", "err", err)
+	}
+	if internal != nil {
+		internal.Close()
 	}
 	cancelBG()
 	if err := a.Close(); err != nil {

@@ -15,8 +15,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// env is a fake environment; tests that run the program in parallel get
+// a free port for the internal listener unless they say otherwise.
 func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "METRICS_ADDR" {
+			return v
+		}
+		return "127.0.0.1:0"
+	}
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -47,6 +54,12 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"bad base url", map[string]string{"BASE_URL": "example.com"}, "BASE_URL"},
 		{"stripe key without webhook secret", map[string]string{"STRIPE_SECRET_KEY": "sk_test_x"}, "STRIPE_WEBHOOK_SECRET is required"},
 		{"webhook secret without key", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "STRIPE_SECRET_KEY is not"},
+		{"production without stripe", map[string]string{"APP_ENV": "production", "SESSION_SECRET": long}, "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"},
+		{"payments test with stripe keys", map[string]string{"PAYMENTS": "test", "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}, "choose one"},
+		{"payments stripe without keys", map[string]string{"PAYMENTS": "stripe"}, "PAYMENTS=stripe needs"},
+		{"payments unknown", map[string]string{"PAYMENTS": "free"}, "PAYMENTS"},
+		{"metrics addr", map[string]string{"METRICS_ADDR": "9091"}, "METRICS_ADDR"},
+		{"proxy header", map[string]string{"TRUSTED_PROXY_HEADER": "Fly Client IP"}, "TRUSTED_PROXY_HEADER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +68,8 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
-	cfg, err := loadConfig(env(map[string]string{"APP_ENV": "production", "SESSION_SECRET": long, "RESERVATION_TTL": "2s"}))
+	cfg, err := loadConfig(env(map[string]string{"APP_ENV": "production", "SESSION_SECRET": long, "RESERVATION_TTL": "2s",
+		"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}))
 	require.NoError(t, err)
 	assert.True(t, cfg.Production)
 	assert.Equal(t, 2*time.Second, cfg.ReservationTTL)
@@ -92,18 +106,24 @@ func TestRunRejectsAFileThatIsNotADatabase(t *testing.T) {
 // URL and a function that stops it and returns run's error.
 func startRun(t *testing.T, vars map[string]string) (string, func() error) {
 	t.Helper()
+	base, _, stop := startRunLog(t, vars, io.Discard)
+	return base, stop
+}
+
+// startRunLog is startRun with the program's log written to stderr; it
+// also returns the internal listener's URL ("" when METRICS_ADDR=off).
+func startRunLog(t *testing.T, vars map[string]string, stderr io.Writer) (base, internal string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, env(vars), pw, io.Discard)
+		done <- run(ctx, nil, env(vars), pw, stderr)
 		pw.Close()
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	require.NoError(t, err, "run exited before listening")
+	base, internal = readAddrs(t, bufio.NewReader(pr))
 	go io.Copy(io.Discard, pr)
-	base := strings.TrimSpace(strings.TrimPrefix(line, "ticketing: listening on "))
-	stop := func() error {
+	stop = func() error {
 		cancel()
 		select {
 		case err := <-done:
@@ -113,7 +133,7 @@ func startRun(t *testing.T, vars map[string]string) (string, func() error) {
 			return nil
 		}
 	}
-	return base, stop
+	return base, internal, stop
 }
 
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
@@ -147,4 +167,47 @@ type testWriter struct{ t *testing.T }
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// Production never sells for free: without Stripe keys the start stops
+// and names the variables; with PAYMENTS=test it runs the test checkout on
+// purpose, warns in the log, and every page says TEST MODE.
+func TestProductionRefusesTestCheckoutUnlessAskedFor(t *testing.T) {
+	prod := map[string]string{"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 32),
+		"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "METRICS_ADDR": "off"}
+	err := run(context.Background(), nil, env(prod), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+	assert.Contains(t, err.Error(), "PAYMENTS=test")
+
+	prod["PAYMENTS"] = "test"
+	var logs strings.Builder
+	base, _, stop := startRunLog(t, prod, &logs)
+	for _, path := range []string{"/", "/auth/signin", "/auth/signup", "/no-such-page"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(b), `class="test-mode-banner"`, path)
+		assert.Contains(t, string(b), "TEST MODE", path)
+	}
+	require.NoError(t, stop())
+	assert.Contains(t, logs.String(), `"level":"WARN","msg":"payments in TEST MODE in production`)
+}
+
+// readAddrs reads what the program prints when it is ready: the public
+// URL, then the internal one unless METRICS_ADDR=off (then "").
+func readAddrs(t *testing.T, r *bufio.Reader) (base, internal string) {
+	t.Helper()
+	for base == "" {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err, "the program exited before listening")
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "ticketing: internal on "); ok {
+			internal = u
+		}
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "ticketing: listening on "); ok {
+			base = u
+		}
+	}
+	return base, internal
 }

@@ -81,7 +81,7 @@ func TestDisasterRestore(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			env := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "LITESTREAM_REPLICA_URL": replica, "SESSION_SECRET": strings.Repeat("r", 32)}
-			base, stop := startRun(t, env)
+			base, internal, stop := startRunLog(t, env, io.Discard)
 			seller := apptest.NewClient(t, base)
 			buyer := apptest.NewClient(t, base)
 			for _, c := range []struct {
@@ -114,7 +114,7 @@ func TestDisasterRestore(t *testing.T) {
 				var h struct {
 					Replication map[string]db.ReplicaStatus `json:"replication"`
 				}
-				if _, err := seller.Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
+				if _, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
 					return false
 				}
 				for _, st := range h.Replication {

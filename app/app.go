@@ -44,6 +44,11 @@ type Config struct {
 	StripeWebhookSecret string
 	StripeAPIBase       string
 
+	// TrustedProxyHeader names the request header the operator's proxy
+	// sets to the client's IP (Fly-Client-IP); empty means the peer's
+	// address. X-Forwarded-For is never trusted: any client can send it.
+	TrustedProxyHeader string
+
 	// BcryptCost is the password hashing cost; 0 means bcrypt's default.
 	// Tests lower it, which is the only reason it is here.
 	BcryptCost int
@@ -84,6 +89,7 @@ type App struct {
 	limiter    *auth.Limiter
 
 	handler   http.Handler
+	internal  http.Handler
 	metrics   *metrics
 	stopBG    context.CancelFunc
 	bg        sync.WaitGroup
@@ -160,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(10, 15*time.Minute)
 
-	var gateway payments.Gateway = payments.NewTestGateway(cfg.BaseURL)
+	var gateway payments.Gateway = payments.NewTestGateway(cfg.BaseURL, []byte(testWebhookSecret(cfg.SessionSecret)))
 	webhookSecret := cfg.StripeWebhookSecret
 	if cfg.StripeSecretKey != "" {
 		gateway = payments.NewStripeGateway(cfg.StripeSecretKey, cfg.StripeAPIBase)
@@ -189,9 +195,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL)); err != nil {
 		return nil, err
 	}
-	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions}
+	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions, TestMode: gateway.Test()}
 	a.Streams = web.NewStreams()
 	a.handler = NewServer(a)
+	a.internal = internalRoutes(a)
 	return a, nil
 }
 
@@ -206,7 +213,10 @@ func (a *App) Start(ctx context.Context) error {
 	bg, stop := context.WithCancel(ctx)
 	a.stopBG = stop
 	a.bg.Go(func() { a.Payments.Run(bg) })
-	if a.Payments.Gateway().Test() {
+	switch {
+	case a.Payments.Gateway().Test() && a.cfg.Production:
+		a.logger.Warn("payments in TEST MODE in production (PAYMENTS=test): orders are paid by the built-in test checkout, and no money is taken")
+	case a.Payments.Gateway().Test():
 		a.logger.Info("payments in TEST MODE: no Stripe keys, the built-in test checkout stands in for Stripe")
 	}
 	if a.Restored {
@@ -237,8 +247,12 @@ func (a *App) DB(name string) *db.DB {
 	return nil
 }
 
-// Handler is the whole HTTP surface.
+// Handler is the whole public HTTP surface.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// InternalHandler serves /metrics and the detailed /healthz, for the
+// internal listen address (METRICS_ADDR).
+func (a *App) InternalHandler() http.Handler { return a.internal }
 
 // Close stops the background work, then closes the files. Calling it again
 // returns the first result.

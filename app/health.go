@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -21,39 +22,64 @@ type Health struct {
 	Replication map[string]db.ReplicaStatus `json:"replication,omitempty"`
 }
 
-// handleHealth answers 200 when every module file answers a query and no
-// consumer is stuck, 503 otherwise, with the details either way.
-func handleHealth(a *App) echo.HandlerFunc {
+// handlePublicHealth is the internet's /healthz: 200 {"status":"ok"} when
+// healthy, 503 {"status":"degraded"} otherwise, and nothing more: the
+// details (files, consumer positions, replication) are for the operator,
+// on the internal address.
+func handlePublicHealth(a *App) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		h := Health{Status: "ok", Databases: map[string]string{}}
-		for _, d := range a.DBs {
-			if err := d.Ping(ctx); err != nil {
-				h.Databases[d.Name] = "error: " + err.Error()
-				h.Status = "degraded"
-				continue
-			}
-			h.Databases[d.Name] = "ok"
-		}
-		h.Consumers = append([]events.ConsumerStatus{}, a.Bus.Status(ctx)...)
-		for _, s := range h.Consumers {
-			if s.Stuck {
-				h.Status = "degraded"
-			}
-		}
-		if r := a.cfg.Replication; r != nil {
-			h.Replication = r.Status(ctx)
-			for _, st := range h.Replication {
-				if st.Error != "" {
-					h.Status = "degraded"
-				}
-			}
-		}
-		status := http.StatusOK
-		if h.Status != "ok" {
-			status = http.StatusServiceUnavailable
-		}
-		return c.JSON(status, h)
+		h := a.health(c.Request().Context())
+		return c.JSON(h.code(), struct {
+			Status string `json:"status"`
+		}{h.Status})
 	}
+}
+
+// handleHealth is the internal /healthz: the same status, with the details.
+func handleHealth(a *App) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := a.health(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(h.code())
+		_ = json.NewEncoder(w).Encode(h)
+	}
+}
+
+func (h Health) code() int {
+	if h.Status != "ok" {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusOK
+}
+
+// health answers "ok" when every module file answers a query, no consumer
+// is stuck and replication has no error; "degraded" otherwise.
+func (a *App) health(ctx context.Context) Health {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	h := Health{Status: "ok", Databases: map[string]string{}}
+	for _, d := range a.DBs {
+		if err := d.Ping(ctx); err != nil {
+			h.Databases[d.Name] = "error: " + err.Error()
+			h.Status = "degraded"
+			continue
+		}
+		h.Databases[d.Name] = "ok"
+	}
+	h.Consumers = append([]events.ConsumerStatus{}, a.Bus.Status(ctx)...)
+	for _, s := range h.Consumers {
+		if s.Stuck {
+			h.Status = "degraded"
+		}
+	}
+	if r := a.cfg.Replication; r != nil {
+		h.Replication = r.Status(ctx)
+		for _, st := range h.Replication {
+			if st.Error != "" {
+				h.Status = "degraded"
+			}
+		}
+	}
+	return h
 }

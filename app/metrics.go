@@ -58,12 +58,31 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			c.Error(err)
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(methodLabel(c.Request().Method), routeLabel(c), strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
 		return nil
+	}
+}
+
+// methodLabel is the method, or "other" for one HTTP does not define: a
+// client can send any token as its method, and each would be a series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// routeLabel is the matched route's pattern, so ids do not make a series
+// each; anything no route of ours matched (Echo's 404 and 405 routes,
+// the /api catch-all) is "unmatched".
+func routeLabel(c echo.Context) string {
+	switch p := c.Path(); p {
+	case "", "/*", "/api/*":
+		return "unmatched"
+	default:
+		return p
 	}
 }
 

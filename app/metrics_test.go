@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,6 +24,9 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 400, buyers[1].JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, nil))
 
 	resp := h.Client(t).Do(t, http.MethodGet, "/metrics", nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "not on the public address")
+	resp.Body.Close()
+	resp = apptest.NewClient(t, h.Internal).Do(t, http.MethodGet, "/metrics", nil)
 	body := apptest.Body(t, resp)
 	require.Equal(t, 200, resp.StatusCode)
 	for _, want := range []string{
@@ -37,4 +42,31 @@ func TestMetrics(t *testing.T) {
 	} {
 		assert.Contains(t, body, want)
 	}
+}
+
+// Clients cannot add series: made-up methods and unmatched paths fall into
+// one bounded label each, so /metrics stays the same size.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	h := apptest.New(t)
+	series := func() int {
+		body := apptest.Body(t, apptest.NewClient(t, h.Internal).Do(t, http.MethodGet, "/metrics", nil))
+		return strings.Count(body, "ticketing_http_request_duration_seconds_count{")
+	}
+	junk := func(i int) {
+		req, err := http.NewRequest(fmt.Sprintf("JUNK%d", i), h.URL+fmt.Sprintf("/no/such/%d", i), nil)
+		require.NoError(t, err)
+		h.Client(t).Request(t, req).Body.Close()
+		req, err = http.NewRequest(http.MethodGet, h.URL+fmt.Sprintf("/api/nothing-%d", i), nil)
+		require.NoError(t, err)
+		h.Client(t).Request(t, req).Body.Close()
+		req, err = http.NewRequest(fmt.Sprintf("M%d", i), h.URL+"/api/tickets", nil)
+		require.NoError(t, err)
+		h.Client(t).Request(t, req).Body.Close()
+	}
+	junk(0) // the bounded labels exist from here on
+	before := series()
+	for i := 1; i <= 1000; i++ {
+		junk(i)
+	}
+	assert.Equal(t, before, series())
 }

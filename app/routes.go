@@ -14,11 +14,19 @@ import (
 	"ticketing/static"
 )
 
+// internalRoutes is what only the operator reaches (METRICS_ADDR, not the
+// internet): the Prometheus metrics and the detailed health.
+func internalRoutes(a *App) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.Handle("GET /healthz", handleHealth(a))
+	return mux
+}
+
 // routes is the whole HTTP surface on one screen: operations, static files,
 // then each module's JSON API (under /api) and pages.
 func routes(e *echo.Echo, a *App) {
-	e.GET("/healthz", handleHealth(a))
-	e.GET("/metrics", echo.WrapHandler(a.metrics.handler()))
+	e.GET("/healthz", handlePublicHealth(a))
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
 	api := e.Group("/api", web.RequireJSON)

@@ -34,6 +34,9 @@ type Harness struct {
 	Config app.Config
 	URL    string
 	Server *httptest.Server
+	// Internal is the URL of the internal listener (/metrics and the
+	// detailed /healthz), which main serves on METRICS_ADDR.
+	Internal string
 }
 
 // Client returns a new client with an empty cookie jar. It does not follow
@@ -100,8 +103,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 	require.NoError(t, a.Start(ctx))
 	srv.Config.Handler = a.Handler()
 	srv.Start()
-	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv}
+	internal := httptest.NewServer(a.InternalHandler())
+	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv, Internal: internal.URL}
 	t.Cleanup(func() {
+		internal.Close()
 		a.Streams.Close() // else Close waits for open event streams
 		srv.Close()
 		cancel()

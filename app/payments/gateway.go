@@ -2,6 +2,9 @@ package payments
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,6 +55,7 @@ type Session struct {
 	Status        string // open, complete, expired
 	PaymentIntent string
 	AmountCents   int64
+	Currency      string
 }
 
 // ChargeParams describe a direct charge.
@@ -110,7 +114,7 @@ func (g *StripeGateway) CreateCheckoutSession(ctx context.Context, p CheckoutPar
 		LineItems: []*stripe.CheckoutSessionLineItemParams{{
 			Quantity: stripe.Int64(1),
 			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
-				Currency:    stripe.String(string(stripe.CurrencyUSD)),
+				Currency:    stripe.String(Currency),
 				UnitAmount:  stripe.Int64(p.AmountCents),
 				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(p.Title)},
 			},
@@ -130,7 +134,7 @@ func (g *StripeGateway) CreateCheckoutSession(ctx context.Context, p CheckoutPar
 }
 
 func session(s *stripe.CheckoutSession) Session {
-	out := Session{ID: s.ID, URL: s.URL, Status: string(s.Status), AmountCents: s.AmountTotal}
+	out := Session{ID: s.ID, URL: s.URL, Status: string(s.Status), AmountCents: s.AmountTotal, Currency: string(s.Currency)}
 	if s.PaymentIntent != nil {
 		out.PaymentIntent = s.PaymentIntent.ID
 	}
@@ -177,7 +181,7 @@ func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Rece
 		if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid || order == "" || cs.PaymentIntent == nil {
 			continue
 		}
-		out = append(out, Received{OrderID: order, PaymentIntent: cs.PaymentIntent.ID, SessionID: cs.ID, AmountCents: cs.AmountTotal})
+		out = append(out, Received{OrderID: order, PaymentIntent: cs.PaymentIntent.ID, SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: string(cs.Currency)})
 	}
 	if err := sessions.Err(); err != nil {
 		return nil, fmt.Errorf("list checkout sessions: %w", err)
@@ -191,7 +195,7 @@ func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Rece
 		if pi.Status != stripe.PaymentIntentStatusSucceeded || pi.Metadata["order_id"] == "" {
 			continue
 		}
-		out = append(out, Received{OrderID: pi.Metadata["order_id"], PaymentIntent: pi.ID, AmountCents: pi.Amount})
+		out = append(out, Received{OrderID: pi.Metadata["order_id"], PaymentIntent: pi.ID, AmountCents: pi.Amount, Currency: string(pi.Currency)})
 	}
 	if err := intents.Err(); err != nil {
 		return nil, fmt.Errorf("list payment intents: %w", err)
@@ -230,7 +234,7 @@ func (g *StripeGateway) Charge(ctx context.Context, p ChargeParams) (string, err
 func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*stripe.PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{
 		Amount:   stripe.Int64(p.AmountCents),
-		Currency: stripe.String(string(stripe.CurrencyUSD)),
+		Currency: stripe.String(Currency),
 		Confirm:  stripe.Bool(true),
 		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{
 			Enabled:        stripe.Bool(true),
@@ -273,20 +277,27 @@ func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*str
 // page is ours (/payments/test-checkout/{id}); nothing leaves the process.
 type TestGateway struct {
 	baseURL string
+	key     []byte
 }
 
-// NewTestGateway returns the test gateway; baseURL is the app's public URL.
-func NewTestGateway(baseURL string) *TestGateway { return &TestGateway{baseURL: baseURL} }
+// NewTestGateway returns the test gateway; baseURL is the app's public URL,
+// key a secret of this install's that names its checkout sessions.
+func NewTestGateway(baseURL string, key []byte) *TestGateway {
+	return &TestGateway{baseURL: baseURL, key: key}
+}
 
 // Test reports true.
 func (g *TestGateway) Test() bool { return true }
 
 // CreateCheckoutSession makes a session on the built-in checkout page. Its
-// id comes from the order and attempt, as Stripe's idempotency key makes a
-// repeated request return the same session.
+// id is a keyed hash of the order and attempt: the same for a repeated
+// request (as Stripe's idempotency key returns the same session), and
+// impossible to guess from the order id, which is public.
 func (g *TestGateway) CreateCheckoutSession(_ context.Context, p CheckoutParams) (Session, error) {
-	id := fmt.Sprintf("cs_test_%s_%d", p.OrderID, p.Attempt)
-	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: "open", AmountCents: p.AmountCents}, nil
+	mac := hmac.New(sha256.New, g.key)
+	fmt.Fprintf(mac, "checkout %s %d", p.OrderID, p.Attempt)
+	id := "cs_test_" + hex.EncodeToString(mac.Sum(nil)[:20])
+	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: "open", AmountCents: p.AmountCents, Currency: Currency}, nil
 }
 
 // ExpireCheckoutSession always succeeds: the test checkout page refuses to

@@ -103,8 +103,8 @@ func TestReconcile(t *testing.T) {
 	require.NoError(t, err)
 
 	g.paid = []Received{
-		{OrderID: live, PaymentIntent: "pi_live", AmountCents: 1000},
-		{OrderID: gone, PaymentIntent: "pi_gone", SessionID: "cs_gone", AmountCents: 1000},
+		{OrderID: live, PaymentIntent: "pi_live", AmountCents: 1000, Currency: "usd"},
+		{OrderID: gone, PaymentIntent: "pi_gone", SessionID: "cs_gone", AmountCents: 1000, Currency: "usd"},
 	}
 	n, err := s.Reconcile(ctx, time.Now().Add(-time.Hour))
 	require.NoError(t, err)

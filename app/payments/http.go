@@ -66,7 +66,7 @@ func handleAPICharge(s *Store, w Waiter) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents})
+		p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents, Currency: Currency})
 		if err != nil {
 			return err
 		}
@@ -152,6 +152,9 @@ func handleWebhook(wh *Webhook) echo.HandlerFunc {
 		switch {
 		case errors.Is(err, ErrBadSignature):
 			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Invalid Stripe signature"}}})
+		case errors.Is(err, ErrMalformed):
+			wh.store.logger.Error("signed Stripe event that cannot be applied; answered 400 so Stripe stops retrying", "err", err)
+			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Malformed event"}}})
 		case err != nil:
 			wh.store.logger.Error("webhook failed; Stripe will retry", "err", err)
 			return c.JSON(http.StatusInternalServerError, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Could not process the event; please retry"}}})
@@ -160,9 +163,17 @@ func handleWebhook(wh *Webhook) echo.HandlerFunc {
 	}
 }
 
+// userID is the signed-in user's id, "" for a visitor.
+func userID(c echo.Context) string {
+	if u := web.CurrentUser(c); u != nil {
+		return u.ID
+	}
+	return ""
+}
+
 func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		info, err := s.SessionByID(c.Request().Context(), c.Param("id"))
+		info, err := s.BuyersSession(c.Request().Context(), c.Param("id"), userID(c))
 		if err != nil {
 			return err
 		}
@@ -175,7 +186,7 @@ func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
 func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		info, err := s.SessionByID(ctx, c.Param("id"))
+		info, err := s.BuyersSession(ctx, c.Param("id"), userID(c))
 		if err != nil {
 			return err
 		}

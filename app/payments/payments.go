@@ -52,6 +52,10 @@ type Order struct {
 // Payable reports whether the order can still be paid.
 func (o Order) Payable() bool { return o.Status == orderCreated || o.Status == orderAwaitingPayment }
 
+// Currency is the one currency the shop sells in (ISO 4217, lowercase as
+// Stripe writes it). A payment in any other currency is refunded.
+const Currency = "usd"
+
 // Payment statuses.
 const (
 	Succeeded     = "succeeded"

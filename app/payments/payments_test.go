@@ -75,7 +75,7 @@ func completedEvent(eventID, sessionID, orderID, paymentIntent string, amount in
 		"data": map[string]any{"object": map[string]any{
 			"id": sessionID, "object": "checkout.session", "client_reference_id": orderID,
 			"metadata": map[string]string{"order_id": orderID}, "payment_status": "paid", "status": "complete",
-			"payment_intent": paymentIntent, "amount_total": amount,
+			"payment_intent": paymentIntent, "amount_total": amount, "currency": "usd",
 		}},
 	})
 	return b

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"ticketing/app/problem"
@@ -95,6 +96,7 @@ type Received struct {
 	PaymentIntent string
 	SessionID     string
 	AmountCents   int64
+	Currency      string // as Stripe reports it: "usd"
 	// EventID and EventType name the Stripe event that reported it, if
 	// any; the event id is recorded in the same transaction, so a second
 	// delivery changes nothing.
@@ -151,6 +153,13 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 		case err != nil:
 			return err
 		case !o.Payable():
+			p.Status = RefundPending
+		case r.AmountCents != o.PriceCents || !strings.EqualFold(r.Currency, Currency):
+			// Never complete an order for less (or other money) than its
+			// price: a tampered or misconfigured session goes back.
+			s.logger.Warn("payment does not match its order's price; refunding it",
+				"order", o.ID, "payment_intent", r.PaymentIntent, "amount", r.AmountCents, "currency", r.Currency,
+				"price", o.PriceCents, "price_currency", Currency)
 			p.Status = RefundPending
 		}
 		var session any
@@ -323,6 +332,22 @@ type SessionInfo struct {
 	Order   Order
 }
 
+var errSessionNotFound = problem.New(problem.NotFound, "Checkout session not found")
+
+// BuyersSession returns a test checkout session and its order, only to the
+// order's owner: anyone else gets the same 404 as for a session that does
+// not exist, so a session's page and its Pay button are the buyer's alone.
+func (s *Store) BuyersSession(ctx context.Context, id, userID string) (SessionInfo, error) {
+	info, err := s.SessionByID(ctx, id)
+	if err != nil {
+		return SessionInfo{}, err
+	}
+	if userID == "" || info.Order.UserID != userID {
+		return SessionInfo{}, errSessionNotFound
+	}
+	return info, nil
+}
+
 // SessionByID returns a Checkout Session we created and its order.
 func (s *Store) SessionByID(ctx context.Context, id string) (SessionInfo, error) {
 	var info SessionInfo
@@ -330,7 +355,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (SessionInfo, error)
 	err := s.db.Read().QueryRowContext(ctx, "SELECT id, url, status, order_id FROM checkout_sessions WHERE id = ?", id).
 		Scan(&info.Session.ID, &info.Session.URL, &info.Session.Status, &orderID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return SessionInfo{}, problem.New(problem.NotFound, "Checkout session not found")
+		return SessionInfo{}, errSessionNotFound
 	}
 	if err != nil {
 		return SessionInfo{}, fmt.Errorf("find session %s: %w", id, err)

@@ -14,6 +14,11 @@ import (
 // ErrBadSignature is a webhook whose Stripe-Signature does not verify.
 var ErrBadSignature = errors.New("invalid Stripe signature")
 
+// ErrMalformed is a signed event that can never be applied (no data, a
+// field of the wrong type): answered 400, so Stripe stops retrying it,
+// and logged. Only a failure that a retry can cure answers 5xx.
+var ErrMalformed = errors.New("malformed Stripe event")
+
 // Webhook verifies and applies Stripe's webhook deliveries.
 type Webhook struct {
 	store  *Store
@@ -33,6 +38,7 @@ type checkoutSession struct {
 	PaymentStatus     string            `json:"payment_status"`
 	PaymentIntent     json.RawMessage   `json:"payment_intent"` // an id, or an expanded object
 	AmountTotal       int64             `json:"amount_total"`
+	Currency          string            `json:"currency"`
 }
 
 func (cs checkoutSession) orderID() string {
@@ -75,9 +81,12 @@ func (w *Webhook) Handle(ctx context.Context, payload []byte, header string) err
 	default:
 		return nil // answered 200: events we do not use
 	}
+	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return fmt.Errorf("%w: %s %s has no data.object", ErrMalformed, ev.Type, ev.ID)
+	}
 	var cs checkoutSession
 	if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
-		return fmt.Errorf("decode %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("%w: decode %s %s: %v", ErrMalformed, ev.Type, ev.ID, err)
 	}
 	if cs.PaymentStatus != "paid" {
 		return nil // async methods report success later, in their own event
@@ -87,7 +96,7 @@ func (w *Webhook) Handle(ctx context.Context, payload []byte, header string) err
 		return nil
 	}
 	p, _, err := w.store.Record(ctx, Received{
-		OrderID: cs.orderID(), PaymentIntent: cs.paymentIntent(), SessionID: cs.ID, AmountCents: cs.AmountTotal,
+		OrderID: cs.orderID(), PaymentIntent: cs.paymentIntent(), SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: cs.Currency,
 		EventID: ev.ID, EventType: string(ev.Type),
 	})
 	if err != nil {
@@ -115,7 +124,7 @@ func (w *Webhook) TestEvent(info SessionInfo) (payload []byte, header string) {
 			"status":              "complete",
 			"payment_intent":      "pi_test_" + info.Session.ID,
 			"amount_total":        info.Order.PriceCents,
-			"currency":            "usd",
+			"currency":            Currency,
 		}},
 	}
 	payload, _ = json.Marshal(ev)

@@ -88,7 +88,7 @@ func (s *Store) expireSession(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		p, _, err := s.Record(ctx, Received{OrderID: info.Order.ID, PaymentIntent: sess.PaymentIntent, SessionID: id, AmountCents: sess.AmountCents})
+		p, _, err := s.Record(ctx, Received{OrderID: info.Order.ID, PaymentIntent: sess.PaymentIntent, SessionID: id, AmountCents: sess.AmountCents, Currency: sess.Currency})
 		if err != nil {
 			return err
 		}

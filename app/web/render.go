@@ -22,7 +22,10 @@ type Page struct {
 	CSRF    string
 	Flashes []string
 	Path    string
-	Data    any
+	// TestMode puts the TEST MODE banner on the page: payments go to the
+	// built-in test checkout and no money is taken.
+	TestMode bool
+	Data     any
 }
 
 // View names what to render: the page "<module>/<name>", and the fragment
@@ -39,6 +42,7 @@ type View struct {
 type Renderer struct {
 	Views    *views.Views
 	Sessions *Sessions
+	TestMode bool
 }
 
 // Render writes v with status. An htmx fragment request gets only the
@@ -62,10 +66,11 @@ func (r *Renderer) Render(c echo.Context, status int, v View) error {
 
 func (r *Renderer) page(c echo.Context, title string, data any) Page {
 	p := Page{
-		Title: title,
-		User:  CurrentUser(c),
-		Path:  c.Request().URL.Path,
-		Data:  data,
+		Title:    title,
+		User:     CurrentUser(c),
+		Path:     c.Request().URL.Path,
+		TestMode: r.TestMode,
+		Data:     data,
 	}
 	p.CSRF, _ = c.Get(csrfContextKey).(string)
 	if r.Sessions != nil {
