@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"ticketing/app"
+	"ticketing/app/auth"
 	"ticketing/db"
 )
 
@@ -57,6 +58,8 @@ type config struct {
 	MetricsAddr string
 
 	ReplicaURL string
+
+	Limits auth.Limits
 }
 
 // loadConfig reads the environment (DESIGN.md "Configuration"). A value that
@@ -100,6 +103,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		*dst = d
 	}
+	limit := func(name string, dst *auth.Rate) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		r, err := auth.ParseRate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%w", name, err))
+			return
+		}
+		*dst = r
+	}
+	limit("SIGNIN_LIMIT", &cfg.Limits.SignInFailuresPerAccount)
+	limit("SIGNIN_IP_LIMIT", &cfg.Limits.SignInPerIP)
+	limit("SIGNUP_LIMIT", &cfg.Limits.SignUpPerIP)
 	dur("RESERVATION_TTL", &cfg.ReservationTTL)
 	dur("SWEEP_INTERVAL", &cfg.SweepInterval)
 
@@ -228,6 +246,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StripeWebhookSecret: cfg.StripeWebhookSecret,
 		StripeAPIBase:       cfg.StripeAPIBase,
 		TrustedProxyHeader:  cfg.TrustedProxyHeader,
+		Limits:              cfg.Limits,
 		Replication:         replication,
 	})
 	if err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	// sets to the client's IP (Fly-Client-IP); empty means the peer's
 	// address. X-Forwarded-For is never trusted: any client can send it.
 	TrustedProxyHeader string
+	// Limits are the sign-in and sign-up rate limits; zero rates take
+	// auth.DefaultLimits.
+	Limits auth.Limits
 
 	// BcryptCost is the password hashing cost; 0 means bcrypt's default.
 	// Tests lower it, which is the only reason it is here.
@@ -164,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL)
 	a.Orders.Logger = logger
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
-	a.limiter = auth.NewLimiter(10, 15*time.Minute)
+	a.limiter = auth.NewLimiter(cfg.Limits)
 
 	var gateway payments.Gateway = payments.NewTestGateway(cfg.BaseURL, []byte(testWebhookSecret(cfg.SessionSecret)))
 	webhookSecret := cfg.StripeWebhookSecret
@@ -192,11 +195,12 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.Views, err = views.New(); err != nil {
 		return nil, err
 	}
-	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL)); err != nil {
+	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL), a.Auth); err != nil {
 		return nil, err
 	}
+	a.Sessions.Logger = logger
 	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions, TestMode: gateway.Test()}
-	a.Streams = web.NewStreams()
+	a.Streams = web.NewStreams(a.Sessions)
 	a.handler = NewServer(a)
 	a.internal = internalRoutes(a)
 	return a, nil

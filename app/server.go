@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,10 +19,7 @@ func NewServer(a *App) http.Handler {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = web.ErrorHandler(a.Renderer, a.logger)
-	// The client's address (for the sign-in limiter and the logs): from
-	// X-Forwarded-For only when the direct peer is a private or loopback
-	// address (Fly's proxy), so a client cannot choose its own.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.IPExtractor = clientIP(a.cfg.TrustedProxyHeader)
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -47,6 +45,24 @@ func NewServer(a *App) http.Handler {
 
 	routes(e, a)
 	return e
+}
+
+// clientIP is where the client's address (for the rate limits and the
+// logs) comes from: the header the operator's proxy sets (Fly-Client-IP),
+// when one is configured, else the connection's peer. X-Forwarded-For is
+// never read: a client can write any address there, and a limit keyed on
+// it is no limit.
+func clientIP(header string) echo.IPExtractor {
+	direct := echo.ExtractIPDirect()
+	if header == "" {
+		return direct
+	}
+	return func(r *http.Request) string {
+		if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get(header))); err == nil {
+			return a.String()
+		}
+		return direct(r)
+	}
 }
 
 // requestLogger logs one line per request with log/slog; static files and

@@ -24,6 +24,7 @@ import (
 
 	"ticketing/app"
 	"ticketing/app/apptest/apiclient"
+	"ticketing/app/auth"
 	"ticketing/app/web"
 	"ticketing/events"
 )
@@ -64,6 +65,9 @@ func config(t testing.TB, opts []Option) app.Config {
 		BcryptCost:     bcrypt.MinCost,
 		Events:         events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Every test client comes from 127.0.0.1: sign-ups are not what
+		// most tests are about. The limits' own tests set them back.
+		Limits: auth.Limits{SignUpPerIP: auth.Rate{N: 100_000, Per: time.Second}, SignInPerIP: auth.Rate{N: 100_000, Per: time.Second}},
 	}
 	if os.Getenv("TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -293,6 +297,17 @@ func NewClient(t testing.TB, baseURL string) *Client {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+}
+
+// Copy returns a new client holding this one's cookies, as someone who
+// copied them out of the browser would.
+func (c *Client) Copy(t testing.TB) *Client {
+	t.Helper()
+	cp := NewClient(t, c.base)
+	u, err := url.Parse(c.base)
+	require.NoError(t, err)
+	cp.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))
+	return cp
 }
 
 // SetBase changes the server the client talks to.

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/auth"
 	"ticketing/app/web"
@@ -31,9 +33,12 @@ func TestSignUpAPI(t *testing.T) {
 		{"ok", map[string]string{"email": "new@example.com", "password": "pass"}, 201, nil},
 		{"invalid email", map[string]string{"email": "not-an-email", "password": "password"}, 400, []web.ErrorItem{item("Email must be valid", "email")}},
 		{"display name is not an email", map[string]string{"email": "Bob <bob@example.com>", "password": "password"}, 400, []web.ErrorItem{item("Email must be valid", "email")}},
-		{"password too short", map[string]string{"email": "a@example.com", "password": "abc"}, 400, []web.ErrorItem{item("Password must be between 4 and 20 characters", "password")}},
-		{"password too long", map[string]string{"email": "a@example.com", "password": strings.Repeat("p", 21)}, 400, []web.ErrorItem{item("Password must be between 4 and 20 characters", "password")}},
-		{"both wrong", map[string]string{"email": "", "password": ""}, 400, []web.ErrorItem{item("Email must be valid", "email"), item("Password must be between 4 and 20 characters", "password")}},
+		{"password too short", map[string]string{"email": "a@example.com", "password": "abc"}, 400, []web.ErrorItem{item("Password must be at least 4 characters", "password")}},
+		{"spaces are not trimmed: 3 characters", map[string]string{"email": "a@example.com", "password": " ab"}, 400, []web.ErrorItem{item("Password must be at least 4 characters", "password")}},
+		{"password over bcrypt's 72 bytes", map[string]string{"email": "a@example.com", "password": strings.Repeat("p", 73)}, 400, []web.ErrorItem{item("Password must be at most 72 bytes (72 plain characters; accented letters and emoji take more)", "password")}},
+		{"password of 37 two-byte letters", map[string]string{"email": "a@example.com", "password": strings.Repeat("é", 37)}, 400, []web.ErrorItem{item("Password must be at most 72 bytes (72 plain characters; accented letters and emoji take more)", "password")}},
+		{"password with NUL", map[string]string{"email": "a@example.com", "password": "pass\x00word"}, 400, []web.ErrorItem{item("Password must be text without NUL characters", "password")}},
+		{"both wrong", map[string]string{"email": "", "password": ""}, 400, []web.ErrorItem{item("Email must be valid", "email"), item("Password must be at least 4 characters", "password")}},
 		{"email in use, other case", map[string]string{"email": "  NEW@Example.com ", "password": "password"}, 400, []web.ErrorItem{item("Email in use", "email")}},
 		{"malformed json", `{"email":`, 400, []web.ErrorItem{item("Malformed JSON body", "")}},
 		{"wrong type", `{"email": 5, "password": "password"}`, 400, []web.ErrorItem{item("email must be a string", "email")}},
@@ -136,22 +141,74 @@ func TestSignInIsRateLimited(t *testing.T) {
 	assert.Equal(t, 200, cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "other@example.com", "password": "password"}, nil))
 }
 
-func TestLimiterWindowAndReset(t *testing.T) {
-	l := auth.NewLimiter(2, time.Minute)
+func TestLimiter(t *testing.T) {
+	l := auth.NewLimiter(auth.Limits{
+		SignInFailuresPerAccount: auth.Rate{N: 2, Per: time.Minute},
+		SignInPerIP:              auth.Rate{N: 5, Per: time.Minute},
+		SignUpPerIP:              auth.Rate{N: 2, Per: time.Minute},
+	})
 	now := time.Now()
 	auth.SetLimiterClock(l, func() time.Time { return now })
-	require.NoError(t, l.Allow("a@b.co", "1.2.3.4"))
-	l.Fail("a@b.co", "1.2.3.4")
-	l.Fail("A@B.CO", "1.2.3.4")
-	require.Error(t, l.Allow("a@b.co", "1.2.3.4"))
-	require.NoError(t, l.Allow("a@b.co", "5.6.7.8"), "per email and IP")
+	fail := func(email, ip string) error {
+		done, err := l.SignIn(email, ip)
+		if err == nil {
+			done(false)
+		}
+		return err
+	}
+	require.NoError(t, fail("a@b.co", "192.0.2.1"))
+	require.NoError(t, fail("A@B.CO", "192.0.2.2"))
+	require.Error(t, fail("a@b.co", "192.0.2.3"), "per account, whatever the address")
+	require.NoError(t, fail("c@b.co", "192.0.2.1"), "another account is not affected")
+
+	done, err := l.SignIn("d@b.co", "192.0.2.9")
+	require.NoError(t, err)
+	done(true) // a success gives the account's token back
+	for range 2 {
+		require.NoError(t, fail("d@b.co", "192.0.2.9"))
+	}
+	require.Error(t, fail("d@b.co", "192.0.2.9"))
+
+	// Per address: five attempts on five accounts, then no more.
+	for i := range 4 {
+		require.NoError(t, fail(string(rune('e'+i))+"@b.co", "198.51.100.7"))
+	}
+	require.NoError(t, fail("x@b.co", "198.51.100.7"))
+	require.Error(t, fail("y@b.co", "198.51.100.7"), "per address, whatever the account")
+	// An IPv6 client is one bucket per /64, whichever address it picks.
+	for i := range 5 {
+		require.NoError(t, fail(string(rune('e'+i))+"@v6.co", "2001:db8:1:2::"+string(rune('1'+i))))
+	}
+	require.Error(t, fail("z@v6.co", "2001:db8:1:2:ffff::1"))
+
+	require.NoError(t, l.SignUp("192.0.2.1"))
+	require.NoError(t, l.SignUp("192.0.2.1"))
+	require.Error(t, l.SignUp("192.0.2.1"))
+	require.NoError(t, l.SignUp("192.0.2.2"))
+
 	now = now.Add(time.Minute)
-	require.NoError(t, l.Allow("a@b.co", "1.2.3.4"), "the window passed")
-	l.Fail("a@b.co", "1.2.3.4")
-	l.Fail("a@b.co", "1.2.3.4")
-	require.Error(t, l.Allow("a@b.co", "1.2.3.4"))
-	l.Reset("a@b.co", "1.2.3.4")
-	require.NoError(t, l.Allow("a@b.co", "1.2.3.4"))
+	require.NoError(t, fail("a@b.co", "192.0.2.3"), "the bucket refilled")
+	require.NoError(t, l.SignUp("192.0.2.1"))
+}
+
+// However many keys an attacker makes up, each limit keeps a bounded
+// number of buckets.
+func TestLimiterMemoryIsBounded(t *testing.T) {
+	l := auth.NewLimiter(auth.Limits{})
+	for i := range 150_000 {
+		require.NoError(t, l.SignUp(fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)))
+	}
+	assert.LessOrEqual(t, auth.SignUpBuckets(l), 100_000)
+}
+
+func TestParseRate(t *testing.T) {
+	r, err := auth.ParseRate("20/1h")
+	require.NoError(t, err)
+	assert.Equal(t, auth.Rate{N: 20, Per: time.Hour}, r)
+	for _, bad := range []string{"", "20", "x/1h", "20/x", "0/1h", "-1/1h", "5/-1s"} {
+		_, err := auth.ParseRate(bad)
+		assert.Error(t, err, bad)
+	}
 }
 
 func TestAPIRejectsNonJSONBodies(t *testing.T) {
@@ -184,7 +241,7 @@ func TestSignUpAndSignInPagesWithoutJavaScript(t *testing.T) {
 	require.Equal(t, 422, resp.StatusCode)
 	doc = apptest.Doc(t, resp)
 	assert.Equal(t, "Email must be valid", strings.TrimSpace(doc.Find("#email-error").Text()))
-	assert.Equal(t, "Password must be between 4 and 20 characters", strings.TrimSpace(doc.Find("#password-error").Text()))
+	assert.Equal(t, "Password must be at least 4 characters", strings.TrimSpace(doc.Find("#password-error").Text()))
 	assert.Equal(t, "bad", doc.Find("#email").AttrOr("value", ""))
 	assert.Equal(t, "true", doc.Find("#email").AttrOr("aria-invalid", ""))
 	assert.Equal(t, "", doc.Find("#password").AttrOr("value", ""))
@@ -234,4 +291,99 @@ func TestFormPostWithoutCSRFTokenIsRejected(t *testing.T) {
 
 	_, err = h.App.Auth.SignIn(context.Background(), "x@example.com", "password")
 	require.Error(t, err, "no account was created")
+}
+
+// Passwords are taken as typed: 64 and 72 characters work, spaces at
+// either end are part of the password, and the 73rd byte is not ignored.
+func TestPasswordsAreTakenAsTyped(t *testing.T) {
+	h := apptest.New(t)
+	for i, pw := range []string{strings.Repeat("x", 64), strings.Repeat("y", 72), "  spaced  "} {
+		email := fmt.Sprintf("p%d@example.com", i)
+		h.Client(t).SignUp(t, email, pw)
+		cl := h.Client(t)
+		assert.Equal(t, 200, cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": email, "password": pw}, nil), "len %d", len(pw))
+		for _, wrong := range []string{strings.TrimSpace(pw), pw[:len(pw)-1], pw + "z"} {
+			if wrong != pw {
+				assert.Equal(t, 400, cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": email, "password": wrong}, nil), "%q is not %q", wrong, pw)
+			}
+		}
+	}
+}
+
+// A sign-in's next stays on this site, whatever the known bypasses.
+func TestSafeNext(t *testing.T) {
+	for next, want := range map[string]string{
+		"/orders/abc":              "/orders/abc",
+		"/tickets?q=jazz&before=x": "/tickets?q=jazz&before=x",
+		"/":                        "/",
+		"":                         "/",
+		"//evil.example":           "/",
+		"///evil.example":          "/",
+		"/\\evil.example":          "/",
+		"\\\\evil.example":         "/",
+		"/\t/evil.example":         "/",
+		"/\n/evil.example":         "/",
+		"/\r/evil.example":         "/",
+		"/\x00/evil.example":       "/",
+		"/%2F%2Fevil.example":      "/",
+		"https://evil.example":     "/",
+		"http:/evil.example":       "/",
+		"javascript:alert(1)":      "/",
+		"evil.example":             "/",
+		" /evil":                   "/",
+		"/\u2028/evil.example":     "/",
+		"/\xff":                    "/",
+	} {
+		assert.Equal(t, want, auth.SafeNext(next), "%q", next)
+	}
+}
+
+// withRealLimits runs the app with the shop's default limits (the test
+// harness lifts the per-address ones).
+func withRealLimits(header string) apptest.Option {
+	return apptest.WithConfig(func(c *app.Config) {
+		c.Limits = auth.Limits{}
+		c.TrustedProxyHeader = header
+	})
+}
+
+// A new X-Forwarded-For on every request does not buy new attempts: the
+// sign-in limit is per account, and the address is never read from XFF.
+func TestSignInLimitCannotBeSteppedAround(t *testing.T) {
+	h := apptest.New(t, withRealLimits(""))
+	h.Client(t).SignUp(t, "locked@example.com", "password")
+	codes := map[int]int{}
+	for i := range 40 {
+		cl := h.Client(t)
+		cl.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		cl.Header.Set("Fly-Client-IP", fmt.Sprintf("198.51.100.%d", i))
+		codes[cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "locked@example.com", "password": fmt.Sprintf("guess%d", i)}, nil)]++
+	}
+	assert.Equal(t, map[int]int{400: 10, 429: 30}, codes)
+
+	// One address cannot try many accounts either.
+	cl := h.Client(t)
+	codes = map[int]int{}
+	for i := range 60 {
+		codes[cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": fmt.Sprintf("u%d@example.com", i), "password": "password"}, nil)]++
+	}
+	assert.Equal(t, map[int]int{400: 10, 429: 50}, codes, "the 40 attempts above, refused ones too, took 40 of the address's 50")
+}
+
+// Sign-ups are limited per client address; behind the operator's proxy the
+// address is the one its header names, and XFF is still ignored.
+func TestSignUpIsLimitedPerClientAddress(t *testing.T) {
+	h := apptest.New(t, withRealLimits("Fly-Client-IP"))
+	signUp := func(i int, ip string) int {
+		cl := h.Client(t)
+		cl.Header.Set("Fly-Client-IP", ip)
+		cl.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		return cl.JSON(t, http.MethodPost, "/api/users/signup", map[string]string{"email": fmt.Sprintf("new%d@example.com", i), "password": "password"}, nil)
+	}
+	codes := map[int]int{}
+	for i := range 25 {
+		codes[signUp(i, "198.51.100.1")]++
+	}
+	assert.Equal(t, map[int]int{201: 20, 429: 5}, codes)
+	assert.Equal(t, 201, signUp(99, "198.51.100.2"), "another client is not affected")
 }

@@ -2,7 +2,10 @@ package auth
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,13 +14,13 @@ import (
 
 // Routes registers the JSON API (the seed's /api/users/...) and the pages.
 func Routes(api, site *echo.Group, s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter) {
-	api.POST("/users/signup", handleAPISignUp(s, sessions))
+	api.POST("/users/signup", handleAPISignUp(s, sessions, l))
 	api.POST("/users/signin", handleAPISignIn(s, sessions, l))
 	api.POST("/users/signout", handleAPISignOut(sessions))
 	api.GET("/users/currentuser", handleAPICurrentUser())
 
 	site.GET("/auth/signup", handleSignUpPage(r))
-	site.POST("/auth/signup", handleSignUp(s, sessions, r))
+	site.POST("/auth/signup", handleSignUp(s, sessions, r, l))
 	site.GET("/auth/signin", handleSignInPage(r))
 	site.POST("/auth/signin", handleSignIn(s, sessions, r, l))
 	site.GET("/auth/signout", handleSignOutPage(r))
@@ -29,13 +32,21 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-func handleAPISignUp(s *Store, sessions *web.Sessions) echo.HandlerFunc {
+// signUp checks the limiter, then signs up.
+func signUp(c echo.Context, s *Store, l *Limiter, email, password string) (User, error) {
+	if err := l.SignUp(c.RealIP()); err != nil {
+		return User{}, err
+	}
+	return s.SignUp(c.Request().Context(), email, password)
+}
+
+func handleAPISignUp(s *Store, sessions *web.Sessions, l *Limiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var in credentials
 		if err := web.Bind(c, &in); err != nil {
 			return err
 		}
-		u, err := s.SignUp(c.Request().Context(), in.Email, in.Password)
+		u, err := signUp(c, s, l, in.Email, in.Password)
 		if err != nil {
 			return err
 		}
@@ -46,21 +57,16 @@ func handleAPISignUp(s *Store, sessions *web.Sessions) echo.HandlerFunc {
 	}
 }
 
-// signIn checks the limiter, then the credentials, and counts a failure.
+// signIn checks the limiter, then the credentials; a failure counts
+// against the account.
 func signIn(c echo.Context, s *Store, l *Limiter, email, password string) (User, error) {
-	ip := c.RealIP()
-	if err := l.Allow(email, ip); err != nil {
-		return User{}, err
-	}
-	u, err := s.SignIn(c.Request().Context(), email, password)
-	if err == errInvalidCredentials {
-		l.Fail(email, ip)
-	}
+	done, err := l.SignIn(email, c.RealIP())
 	if err != nil {
 		return User{}, err
 	}
-	l.Reset(email, ip)
-	return u, nil
+	u, err := s.SignIn(c.Request().Context(), email, password)
+	done(err == nil)
+	return u, err
 }
 
 func handleAPISignIn(s *Store, sessions *web.Sessions, l *Limiter) echo.HandlerFunc {
@@ -101,13 +107,25 @@ type authPage struct {
 	Next string
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a local path, not
-// "//evil.example" or an absolute URL.
+// safeNext keeps a post-sign-in redirect on this site: a path of ours, or
+// "/". Browsers drop tabs and newlines from a Location and read a
+// backslash as a slash, so "/\t/evil.example" and "/\\evil.example" lead
+// to another host; anything with a control character, a backslash, a
+// leading "//", a scheme, a host or user info is refused.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\") {
-		return next
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') || !utf8.ValidString(next) {
+		return "/"
 	}
-	return "/"
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || !unicode.IsPrint(r) && r != ' ' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	return next
 }
 
 func handleSignUpPage(r *web.Renderer) echo.HandlerFunc {
@@ -119,11 +137,11 @@ func handleSignUpPage(r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
-func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer) echo.HandlerFunc {
+func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		form := web.FormValues(c, "email", "password")
 		next := c.FormValue("next")
-		u, err := s.SignUp(c.Request().Context(), form.Value("email"), form.Value("password"))
+		u, err := signUp(c, s, l, form.Value("email"), form.Value("password"))
 		if form.Invalid(err) {
 			form.Values["password"] = ""
 			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "auth/signup", Fragment: "signup-form", Title: "Sign up", Data: authPage{Form: form, Next: next}})

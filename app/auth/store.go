@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -24,6 +23,7 @@ type Store struct {
 	// wrong email costs as much time as a wrong password and response
 	// times do not reveal which emails have accounts.
 	dummyHash []byte
+	sessions  sessionCache
 }
 
 // NewStore returns the store; cost is bcrypt's (0 means its default).
@@ -35,7 +35,7 @@ func NewStore(d *db.DB, log *events.Log, cost int) *Store {
 	if err != nil {
 		panic(fmt.Sprintf("auth: bcrypt cost %d: %v", cost, err)) // a wiring bug
 	}
-	return &Store{db: d, log: log, cost: cost, dummyHash: dummy}
+	return &Store{db: d, log: log, cost: cost, dummyHash: dummy, sessions: sessionCache{m: map[string]cachedSession{}}}
 }
 
 var errInvalidCredentials = problem.New(problem.Invalid, "Invalid credentials")
@@ -49,7 +49,7 @@ func (s *Store) SignUp(ctx context.Context, email, password string) (User, error
 	}
 	// Hash outside the transaction: it takes tens of milliseconds and the
 	// writer connection is shared by the whole module.
-	hash, err := bcrypt.GenerateFromPassword([]byte(strings.TrimSpace(password)), s.cost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -93,7 +93,9 @@ func (s *Store) SignIn(ctx context.Context, email, password string) (User, error
 	case err != nil:
 		return User{}, fmt.Errorf("find user: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(strings.TrimSpace(password))) != nil {
+	// bcrypt compares only the first 72 bytes; no password longer than
+	// that was ever accepted, so one is never right.
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || len(password) > maxPassword {
 		return User{}, errInvalidCredentials
 	}
 	u.CreatedAt, _ = db.ParseTime(created)

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,15 +30,31 @@ const (
 	keySession    = "web.session"
 )
 
-// Sessions keeps the signed-in user in a signed and encrypted cookie, so no
-// request needs a database to know who is asking.
+// Sessions keeps the signed-in user in a signed and encrypted cookie, with
+// the id of the session's record on the server (Records): a cookie whose
+// session has ended (signed out) is no session, wherever it is replayed.
 type Sessions struct {
-	store *sessions.CookieStore
+	store   *sessions.CookieStore
+	records Records
+	// Logger reports session records that cannot be read.
+	Logger *slog.Logger
+}
+
+// Records is the server's record of live sessions (auth.db). SessionUser
+// is asked on every request with a session cookie, so it must answer from
+// memory in the common case.
+type Records interface {
+	// BeginSession records a new session of userID and returns its id.
+	BeginSession(ctx context.Context, userID string, ttl time.Duration) (string, error)
+	// SessionUser returns the user of a live session, "" if it has ended.
+	SessionUser(ctx context.Context, sessionID string) (string, error)
+	// EndSession ends a session.
+	EndSession(ctx context.Context, sessionID string) error
 }
 
 // NewSessions derives the cookie's signing and encryption keys from secret.
 // secure marks the cookie Secure (BASE_URL is https).
-func NewSessions(secret []byte, secure bool) (*Sessions, error) {
+func NewSessions(secret []byte, secure bool, records Records) (*Sessions, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("session secret must be at least 32 bytes, got %d", len(secret))
 	}
@@ -62,7 +80,7 @@ func NewSessions(secret []byte, secure bool) (*Sessions, error) {
 			sc.SetSerializer(jsonValues{})
 		}
 	}
-	return &Sessions{store: store}, nil
+	return &Sessions{store: store, records: records, Logger: slog.Default()}, nil
 }
 
 // jsonValues serialises a session's values as JSON instead of gob. Decoding
@@ -106,19 +124,38 @@ func (jsonValues) Deserialize(b []byte, dst any) error {
 }
 
 // Middleware reads the session cookie and puts the signed-in user, if any,
-// in the context. A cookie that does not verify (an old key, tampering) is
-// treated as no session.
+// in the context. A cookie that does not verify (an old key, tampering),
+// or whose session has ended on the server, is treated as no session.
 func (s *Sessions) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, _ := s.store.Get(c.Request(), sessionName) // a bad cookie yields a new session
 		c.Set(keySession, sess)
-		id, _ := sess.Values["uid"].(string)
-		email, _ := sess.Values["email"].(string)
-		if id != "" {
+		if s.Live(c) {
+			id, _ := sess.Values["uid"].(string)
+			email, _ := sess.Values["email"].(string)
 			c.Set(keyUser, &User{ID: id, Email: email})
 		}
 		return next(c)
 	}
+}
+
+// Live reports whether the request's cookie names a session that is live
+// on the server, for its user. A long-lived stream asks again as it runs,
+// so signing out elsewhere ends it too.
+func (s *Sessions) Live(c echo.Context) bool {
+	sess := s.session(c)
+	id, _ := sess.Values["uid"].(string)
+	sid, _ := sess.Values["sid"].(string)
+	if id == "" || sid == "" {
+		return false
+	}
+	owner, err := s.records.SessionUser(c.Request().Context(), sid)
+	if err != nil {
+		// Fail closed: without the record we cannot tell an ended session.
+		s.Logger.Warn("look up session; treating the request as signed out", "err", err)
+		return false
+	}
+	return owner == id
 }
 
 func (s *Sessions) session(c echo.Context) *sessions.Session {
@@ -130,9 +167,21 @@ func (s *Sessions) session(c echo.Context) *sessions.Session {
 	return sess
 }
 
-// SignIn makes u the signed-in user of this browser or client.
+// SignIn makes u the signed-in user of this browser or client, in a new
+// session (a session this cookie had before ends).
 func (s *Sessions) SignIn(c echo.Context, u User) error {
 	sess := s.session(c)
+	ctx := c.Request().Context()
+	if old, _ := sess.Values["sid"].(string); old != "" {
+		if err := s.records.EndSession(ctx, old); err != nil {
+			return err
+		}
+	}
+	sid, err := s.records.BeginSession(ctx, u.ID, sessionMaxAge)
+	if err != nil {
+		return err
+	}
+	sess.Values["sid"] = sid
 	sess.Values["uid"] = u.ID
 	sess.Values["email"] = u.Email
 	sess.Options.MaxAge = s.store.Options.MaxAge
@@ -140,9 +189,14 @@ func (s *Sessions) SignIn(c echo.Context, u User) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// SignOut clears the session cookie.
+// SignOut ends the session on the server and clears the cookie.
 func (s *Sessions) SignOut(c echo.Context) error {
 	sess := s.session(c)
+	if sid, _ := sess.Values["sid"].(string); sid != "" {
+		if err := s.records.EndSession(c.Request().Context(), sid); err != nil {
+			return err
+		}
+	}
 	sess.Values = map[any]any{}
 	sess.Options.MaxAge = -1
 	c.Set(keyUser, (*User)(nil))

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -15,15 +18,24 @@ import (
 // Streams owns the Server-Sent Events streams: Close ends every one of them,
 // so a graceful shutdown does not wait on connections that never finish
 // (main registers it with http.Server.RegisterOnShutdown).
+//
+// A stream is dropped when a write does not go through within WriteTimeout
+// (a client that stopped reading, or reads too slowly to keep up), and a
+// signed-in user's stream ends when its session ends.
 type Streams struct {
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sessions *Sessions
+	// WriteTimeout bounds each write to a client, so one that never reads
+	// holds a goroutine and a socket's buffers only until then.
+	WriteTimeout time.Duration
 }
 
-// NewStreams returns an open set of streams.
-func NewStreams() *Streams {
+// NewStreams returns an open set of streams; sessions tells whether a
+// stream's session is still live.
+func NewStreams(sessions *Sessions) *Streams {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Streams{ctx: ctx, cancel: cancel}
+	return &Streams{ctx: ctx, cancel: cancel, sessions: sessions, WriteTimeout: 10 * time.Second}
 }
 
 // Close ends every stream.
@@ -75,44 +87,76 @@ func (s *Streams) Serve(c echo.Context, watch []*events.Log, step func(ctx conte
 	h.Set(echo.HeaderCacheControl, "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	w.Flush()
-
-	send := func(m Message) error {
-		var b strings.Builder
-		if m.ID != "" {
-			fmt.Fprintf(&b, "id: %s\n", m.ID)
-		}
-		if m.Event != "" {
-			fmt.Fprintf(&b, "event: %s\n", m.Event)
-		}
-		for _, line := range strings.Split(m.Data, "\n") {
-			fmt.Fprintf(&b, "data: %s\n", line)
-		}
-		b.WriteString("\n")
-		_, err := w.Write([]byte(b.String()))
-		return err
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return nil
 	}
+
+	write := func(b []byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	send := func(m Message) error {
+		b, err := m.encode()
+		if err != nil {
+			return err
+		}
+		return write(b)
+	}
+	signedIn := CurrentUser(c) != nil
 	ping := time.NewTicker(keepAlive)
 	defer ping.Stop()
 	for {
+		if signedIn && s.sessions != nil && !s.sessions.Live(c) {
+			return nil // signed out (here or with another copy of the cookie)
+		}
 		if err := step(ctx, send); err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil // gone, or too slow: dropped
 			}
 			return err
 		}
-		w.Flush()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
 		case <-ping.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+			if err := write([]byte(": keep-alive\n\n")); err != nil {
 				return nil
 			}
-			w.Flush()
 		}
 	}
+}
+
+// lineBreaks are what end a line in an event stream: CRLF, a lone CR and
+// a lone LF alike (the HTML spec's parser), so each must start a new data
+// line, or content could write fields of its own (id:, retry:).
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// encode writes m in the event-stream format. Data is split on every kind
+// of line break into data lines (the browser joins them with LF); an id or
+// event name that would break a line is refused, never sent.
+func (m Message) encode() ([]byte, error) {
+	if strings.ContainsAny(m.ID, "\r\n\x00") || strings.ContainsAny(m.Event, "\r\n") {
+		return nil, fmt.Errorf("event stream: id %q or event %q has a line break", m.ID, m.Event)
+	}
+	var b bytes.Buffer
+	if m.ID != "" {
+		b.WriteString("id: " + m.ID + "\n")
+	}
+	if m.Event != "" {
+		b.WriteString("event: " + m.Event + "\n")
+	}
+	for line := range strings.SplitSeq(lineBreaks.Replace(m.Data), "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	return b.Bytes(), nil
 }
 
 // Fragment renders one fragment of a page with the request's user and

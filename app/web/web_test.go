@@ -14,9 +14,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
+	"ticketing/app/auth"
 	"ticketing/app/problem"
 	"ticketing/app/web"
+	"ticketing/db"
+	"ticketing/events"
 	"ticketing/views"
 )
 
@@ -160,12 +164,15 @@ func TestFragmentRequest(t *testing.T) {
 // The session cookie carries the user and flash messages from one request
 // to the next; a cookie that does not verify is no session, not an error.
 func TestSessionCookieRoundTrip(t *testing.T) {
-	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false)
+	records := authStore(t)
+	user, err := records.SignUp(t.Context(), "a@example.com", "password")
+	require.NoError(t, err)
+	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false, records)
 	require.NoError(t, err)
 	e := echo.New()
 	e.Use(s.Middleware)
 	e.POST("/in", func(c echo.Context) error {
-		if err := s.SignIn(c, web.User{ID: "u1", Email: "a@example.com"}); err != nil {
+		if err := s.SignIn(c, web.User{ID: user.ID, Email: user.Email}); err != nil {
 			return err
 		}
 		if err := s.Flash(c, "Welcome"); err != nil {
@@ -198,11 +205,22 @@ func TestSessionCookieRoundTrip(t *testing.T) {
 	require.NotEmpty(t, cookies)
 	cookie := cookies[len(cookies)-1]
 
-	assert.Equal(t, "u1 a@example.com Welcome", get(cookie))
+	assert.Equal(t, user.ID+" a@example.com Welcome", get(cookie))
 
 	tampered := *cookie
 	tampered.Value = cookie.Value[:len(cookie.Value)-4] + "AAAA"
 	assert.Equal(t, "nobody", get(&tampered))
 
 	assert.Equal(t, "nobody", get(&http.Cookie{Name: cookie.Name, Value: "garbage"}))
+}
+
+// authStore is a real auth store on a file in t.TempDir(): the session
+// records the cookie refers to.
+func authStore(t *testing.T) *auth.Store {
+	t.Helper()
+	d, err := db.Open(t.Context(), t.TempDir(), "auth", events.Migrations(), auth.Migrations())
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	bus := events.NewBus(slog.New(slog.DiscardHandler), events.Options{})
+	return auth.NewStore(d, bus.Log(d), bcrypt.MinCost)
 }
