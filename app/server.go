@@ -33,6 +33,7 @@ func NewServer(a *App) http.Handler {
 	a.metrics = newMetrics(a)
 	e.Use(a.metrics.middleware)
 	e.Use(middleware.BodyLimit("1M"))
+	e.Use(web.BoundQuery)
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:      "",
 		ContentTypeNosniff: "nosniff",

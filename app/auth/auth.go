@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"ticketing/app/problem"
+	"ticketing/app/text"
 	"ticketing/db"
 )
 
@@ -66,7 +67,7 @@ func normaliseEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 // validEmail accepts a bare address (no display name), as the seed's
 // isEmail validator did.
 func validEmail(s string) bool {
-	if s == "" || len(s) > maxEmail {
+	if s == "" || len(s) > maxEmail || text.Line("Email", s, maxEmail) != "" {
 		return false
 	}
 	a, err := mail.ParseAddress(s)

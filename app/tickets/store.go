@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ticketing/app/problem"
+	"ticketing/app/text"
 	"ticketing/db"
 	"ticketing/events"
 )
@@ -147,6 +148,10 @@ func (s *Store) Get(ctx context.Context, id string) (Ticket, error) {
 	return find(ctx, s.db.Read(), id)
 }
 
+// maxSearch bounds a search term: longer is no real search, and SQLite
+// refuses a LIKE pattern past 50,000 bytes.
+const maxSearch = 100
+
 // ListQuery selects a page of tickets on sale.
 type ListQuery struct {
 	Query  string // case-insensitive substring of the title
@@ -168,6 +173,9 @@ const listSQL = "SELECT " + columns + " FROM tickets t INDEXED BY tickets_on_sal
 
 // ListOnSale returns a page of the tickets not reserved.
 func (s *Store) ListOnSale(ctx context.Context, q ListQuery) (Page, error) {
+	if msg := text.Line("Search", q.Query, maxSearch); msg != "" {
+		return Page{}, problem.Fields(map[string]string{"q": msg})
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50

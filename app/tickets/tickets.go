@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ticketing/app/problem"
+	"ticketing/app/text"
 	"ticketing/app/web"
 	"ticketing/db"
 )
@@ -153,8 +154,10 @@ func validate(title string, priceCents int64) (string, error) {
 	switch {
 	case title == "":
 		fields["title"] = "Title is required"
-	case len([]rune(title)) > maxTitle:
-		fields["title"] = "Title must be at most 120 characters"
+	default:
+		if msg := text.Line("Title", title, maxTitle); msg != "" {
+			fields["title"] = msg
+		}
 	}
 	if priceCents <= 0 {
 		fields["price"] = "Price must be greater than 0"

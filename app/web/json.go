@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"ticketing/app/problem"
+	"ticketing/app/text"
 )
 
 // MaxBodyBytes bounds every request body; the API's bodies are tiny.
@@ -28,7 +31,16 @@ func Bind(c echo.Context, v any) error {
 	if mt != echo.MIMEApplicationJSON {
 		return problem.New(problem.Invalid, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, MaxBodyBytes))
+	if err != nil {
+		return decodeError(err)
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; JSON
+	// must be UTF-8 (RFC 8259), so such a body is refused as it is.
+	if !utf8.Valid(body) {
+		return problem.New(problem.Invalid, "Request body must be UTF-8 JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
@@ -99,6 +111,52 @@ func RequireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 		if mt != echo.MIMEApplicationJSON {
 			return problem.New(problem.Invalid, "Content-Type must be application/json")
+		}
+		return next(c)
+	}
+}
+
+// Query parameter bounds: no page of ours takes more, or longer ones.
+const (
+	maxQueryBytes  = 4096
+	maxQueryParams = 20
+	maxQueryValue  = 1000 // characters
+)
+
+// BoundQuery refuses a request whose query string is too long, has too many
+// parameters, or a name or value that is not clean text (text.Line), with
+// a 400 or 422 naming the parameter; so no handler ever sees such a value.
+func BoundQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw := c.Request().URL.RawQuery
+		if raw == "" {
+			return next(c)
+		}
+		if len(raw) > maxQueryBytes {
+			return problem.New(problem.Invalid, fmt.Sprintf("The query string must be at most %d bytes", maxQueryBytes))
+		}
+		q := c.QueryParams()
+		n := 0
+		for _, vs := range q {
+			n += len(vs)
+		}
+		if n > maxQueryParams {
+			return problem.New(problem.Invalid, fmt.Sprintf("At most %d query parameters", maxQueryParams))
+		}
+		for name, values := range q {
+			msg := text.Line("Parameter name", name, 64)
+			for _, v := range values {
+				if msg == "" {
+					msg = text.Line(name, v, maxQueryValue)
+				}
+			}
+			if msg != "" {
+				field := name
+				if text.Line("", name, 64) != "" {
+					field = "query" // a name not fit to echo back
+				}
+				return &problem.Error{Kind: problem.Invalid, Message: msg, Fields: map[string]string{field: msg}}
+			}
 		}
 		return next(c)
 	}
