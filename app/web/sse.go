@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,7 +30,11 @@ type Streams struct {
 	// WriteTimeout bounds each write to a client, so one that never reads
 	// holds a goroutine and a socket's buffers only until then.
 	WriteTimeout time.Duration
+	open         atomic.Int64
 }
+
+// Open is the number of streams being served.
+func (s *Streams) Open() int64 { return s.open.Load() }
 
 // NewStreams returns an open set of streams; sessions tells whether a
 // stream's session is still live.
@@ -57,6 +62,8 @@ const keepAlive = 25 * time.Second
 // down. step sends what changed since it last ran. An idle stream costs a
 // goroutine per watched log and nothing else.
 func (s *Streams) Serve(c echo.Context, watch []*events.Log, step func(ctx context.Context, send func(Message) error) error) error {
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
