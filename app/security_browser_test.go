@@ -3,16 +3,19 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"ticketing/app/apptest"
+	"ticketing/app/web"
 	"ticketing/db"
 )
 
@@ -97,4 +100,91 @@ func TestBrowserStreamCannotBeForgedByContent(t *testing.T) {
 	}
 	assert.Contains(t, got[1].Data, "id: 999999999", "the CRs stayed inside the data")
 	assert.Contains(t, got[2].Data, "After the forgery")
+}
+
+// The pages pass their own Content-Security-Policy with JavaScript on: a
+// whole sale (htmx, its SSE extension, the countdown, the test checkout)
+// runs with no violation reported.
+func TestBrowserPagesPassTheContentSecurityPolicy(t *testing.T) {
+	h := apptest.New(t)
+	tab := person(t, true)
+	require.NoError(t, chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		return tg.Call(ctx, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": `
+			window.__csp = [];
+			document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`}, nil)
+	})))
+	violations := func(where string) {
+		t.Helper()
+		got, err := chromedp.Run(tab, chromedp.EvaluateAsDevTools[[]string](`window.__csp || ["no listener"]`))
+		require.NoError(t, err)
+		assert.Empty(t, got, where)
+	}
+	require.NoError(t, chromedp.Do(tab, signUpInBrowser(h.URL, "seller@example.com")...))
+	violations("sign up")
+	require.NoError(t, chromedp.Do(tab, sellInBrowser(h.URL, "Strict policy", "20")...))
+	violations("sell")
+	htmx, err := chromedp.Run(tab, chromedp.EvaluateAsDevTools[bool](`typeof window.htmx !== "undefined" && typeof htmx.config === "object" && !htmx.config.includeIndicatorStyles`))
+	require.NoError(t, err)
+	require.True(t, htmx, "htmx runs, configured for the policy")
+
+	buyer := h.Client(t)
+	buyer.SignUp(t, "buyer@example.com", "password")
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.Click(`form[action="/auth/signout"] button`),
+		chromedp.WaitVisible(`a[href="/auth/signin"]`),
+		chromedp.Navigate(h.URL+"/auth/signin"),
+		chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#email", "buyer@example.com"),
+		chromedp.SendKeys("#password", "password"),
+		chromedp.Click("#signin-form button"),
+		waitText(".flash", "Welcome back"),
+		waitText("#ticket-rows", "Strict policy"),
+		chromedp.Click(`#ticket-rows a`),
+		chromedp.Click(`form[action="/orders"] button`),
+		waitText("#order-status", "reserved for you"),
+		waitText("#order-status", "left"), // the countdown, from /static/app.js
+	))
+	violations("order page")
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.Click(`form[action$="/pay"] button`),
+		waitText(".test-mode", "TEST MODE"),
+		chromedp.Click(`form[action$="/pay"] button`),
+		waitText("#order-status", "Paid"),
+	))
+	violations("paid")
+}
+
+// Every answer carries the policy; HSTS only over https; anything that
+// shows a signed-in user's data is not stored by any cache.
+func TestSecurityHeaders(t *testing.T) {
+	s := apptest.NewShop(t)
+	visitor := s.Client(t)
+	get := func(c *apptest.Client, path string) http.Header {
+		resp := c.Do(t, http.MethodGet, path, nil)
+		resp.Body.Close()
+		return resp.Header
+	}
+	for _, path := range []string{"/", "/auth/signin", "/api/tickets", "/nope"} {
+		hdr := get(visitor, path)
+		assert.Contains(t, hdr.Get("Content-Security-Policy"), "script-src 'self';", path)
+		assert.Contains(t, hdr.Get("Content-Security-Policy"), "frame-ancestors 'none'", path)
+		assert.Equal(t, "nosniff", hdr.Get("X-Content-Type-Options"), path)
+		assert.Empty(t, hdr.Get("Strict-Transport-Security"), "http BASE_URL: no HSTS")
+		assert.NotEqual(t, "no-store", hdr.Get("Cache-Control"), "a visitor's %s may be cached", path)
+	}
+	orderID := s.Buyer.Order(t, s.Seller.Sell(t, "Private", 10))
+	for _, path := range []string{"/", "/orders", "/orders/" + orderID, "/sell", "/api/orders", "/api/orders/" + orderID, "/api/users/currentuser"} {
+		assert.Equal(t, "no-store", get(s.Buyer, path).Get("Cache-Control"), path)
+	}
+	assert.NotEqual(t, "no-store", get(s.Buyer, "/static/app.css").Get("Cache-Control"), "static files keep their caching")
+	resp := s.Buyer.Form(t, "/auth/signout", nil)
+	resp.Body.Close()
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "the sign-out answer")
+
+	secure := web.SecurityHeaders("https://shop.example")
+	rec := httptest.NewRecorder()
+	e := echo.New()
+	require.NoError(t, secure(func(c echo.Context) error { return c.NoContent(200) })(e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)))
+	assert.Equal(t, "max-age=63072000; includeSubDomains", rec.Header().Get("Strict-Transport-Security"))
+	assert.Contains(t, rec.Header().Get("Content-Security-Policy"), "form-action 'self' https://checkout.stripe.com https://shop.example")
 }

@@ -34,13 +34,9 @@ func NewServer(a *App) http.Handler {
 	e.Use(a.metrics.middleware)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(web.BoundQuery)
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection:      "",
-		ContentTypeNosniff: "nosniff",
-		XFrameOptions:      "DENY",
-		ReferrerPolicy:     "same-origin",
-	}))
+	e.Use(web.SecurityHeaders(a.cfg.BaseURL))
 	e.Use(a.Sessions.Middleware)
+	e.Use(web.NoStoreWhenSignedIn)
 	e.Use(web.CSRF(isHTTPS(a.cfg.BaseURL)))
 	e.Use(web.ReadYourWrites(a.Bus))
 

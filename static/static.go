@@ -7,7 +7,7 @@ import (
 	"net/http"
 )
 
-//go:embed app.css vendor
+//go:embed app.css app.js vendor
 var files embed.FS
 
 // Handler serves the files. Vendored files carry their version in their

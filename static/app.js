@@ -1,0 +1,17 @@
+// Ticketing's own script (no inline scripts: the Content-Security-Policy
+// allows only files from /static). Counts down to the deadline in every
+// <time data-countdown>, from its datetime attribute; without JavaScript
+// the deadline itself is shown. It looks for them every second, so pages
+// htmx swaps in are counted down too.
+(function () {
+  function tick() {
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      var left = Math.max(0, Math.round((Date.parse(el.getAttribute("datetime")) - Date.now()) / 1000));
+      var m = Math.floor(left / 60), s = left % 60;
+      el.textContent = left > 0 ? m + ":" + (s < 10 ? "0" : "") + s + " left" : "time is up";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:load", tick);
+  setInterval(tick, 1000);
+})();
