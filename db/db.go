@@ -420,7 +420,7 @@ func (d *DB) runQueued() {
 			}
 		}
 		tx.after = nil
-		c.err, c.panic = runCall(c, tx)
+		c.panic, c.err = runCall(c, tx)
 		failed := c.err != nil || c.panic != nil
 		if failed && alone {
 			return // the deferred Rollback undoes it
@@ -451,13 +451,13 @@ func (d *DB) runQueued() {
 
 // runCall runs one call's function, turning a panic into a value to
 // re-raise on the caller's goroutine.
-func runCall(c *call, tx *Tx) (err error, p any) {
+func runCall(c *call, tx *Tx) (p any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p = r
 		}
 	}()
-	return c.fn(tx), nil
+	return nil, c.fn(tx)
 }
 
 // Querier is what reads a row: the reader pool (DB.Read) outside a

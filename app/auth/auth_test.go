@@ -18,8 +18,6 @@ import (
 	"ticketing/app/web"
 )
 
-type errorsBody = web.ErrorBody
-
 func item(message, field string) web.ErrorItem { return web.ErrorItem{Message: message, Field: field} }
 
 func TestSignUpAPI(t *testing.T) {
