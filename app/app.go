@@ -188,6 +188,14 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
 	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
 
+	// A file restored from an older backup than the files that consumed
+	// its events must not be served: its log would reuse their seqs.
+	if err := a.Bus.CheckPositions(ctx); err != nil {
+		return nil, fmt.Errorf("refusing to start: the module files in %s disagree: %w\n"+
+			"Serving now would give new events numbers the consumers have already applied, and they would skip them. "+
+			"Put back the newer copy of the file that is behind, or restore every module file from the same backup point", cfg.DataDir, err)
+	}
+
 	if a.Sweeper, err = expiration.NewSweeper(a.Expiration, cfg.SweepInterval, logger); err != nil {
 		return nil, err
 	}

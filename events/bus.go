@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -152,6 +153,29 @@ type ConsumerStatus struct {
 	ApplyP99Ms float64 `json:"applyP99Ms"`
 	// Errors counts every failed attempt since start.
 	Errors int64 `json:"errors"`
+}
+
+// ErrAhead is a consumer whose position is past the head of its source's
+// log: the source file is older than the consumer's (one came back from an
+// older backup). Serving on would reuse seqs the consumer has applied, so
+// the events appended under them would be skipped.
+var ErrAhead = errors.New("a consumer is past the end of its source's log")
+
+// CheckPositions returns ErrAhead, saying which file is behind which, if
+// any consumer's position is past its source's head; the error of a
+// position or head it could not read otherwise.
+func (b *Bus) CheckPositions(ctx context.Context) error {
+	var errs []error
+	for _, s := range b.Status(ctx) {
+		switch {
+		case s.Error != "":
+			errs = append(errs, fmt.Errorf("%s consuming %s: %s", s.Consumer, s.Source, s.Error))
+		case s.Position > s.Head:
+			errs = append(errs, fmt.Errorf("%w: %s.db has applied %s.db's events up to %d, but %s.db's log ends at %d (%s.db is older than %s.db)",
+				ErrAhead, s.Consumer, s.Source, s.Position, s.Source, s.Head, s.Source, s.Consumer))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Status reports every consumer, for /healthz and metrics.
