@@ -223,6 +223,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if len(args) > 1 && args[1] == "check" {
+		// Before anything opens the files: a check must not change them.
+		return integrityCheck(ctx, cfg.DataDir, stdout)
+	}
+
 	secret, err := sessionSecret(cfg)
 	if err != nil {
 		return err
@@ -324,6 +329,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// integrityCheck runs SQLite's full integrity_check on every module file and
+// prints each one's result and time (`ticketing check`).
+func integrityCheck(ctx context.Context, dir string, stdout io.Writer) error {
+	var errs []error
+	for _, name := range app.Modules {
+		took, err := db.Check(ctx, filepath.Join(dir, name+".db"), true)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(stdout, "check: %s.db: missing\n", name)
+		case err != nil:
+			fmt.Fprintf(stdout, "check: %s.db: %v (%s)\n", name, err, took.Round(time.Millisecond))
+			errs = append(errs, err)
+		default:
+			fmt.Fprintf(stdout, "check: %s.db: ok (integrity_check, %s)\n", name, took.Round(time.Millisecond))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // command runs a one-off operation instead of serving.
 func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) error {
 	switch args[0] {
@@ -341,5 +365,5 @@ func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) e
 		fmt.Fprintf(stdout, "reconcile: recorded %d payments we had no record of\n", n)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (commands: reconcile)", args[0])
+	return fmt.Errorf("unknown command %q (commands: check, reconcile)", args[0])
 }

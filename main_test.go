@@ -211,3 +211,22 @@ func readAddrs(t *testing.T, r *bufio.Reader) (base, internal string) {
 	}
 	return base, internal
 }
+
+// `ticketing check` runs integrity_check on every file without changing
+// any, and fails naming a damaged one.
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	_, stop := startRun(t, map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0"})
+	require.NoError(t, stop())
+	var out strings.Builder
+	require.NoError(t, run(context.Background(), []string{"ticketing", "check"}, env(map[string]string{"DATA_DIR": dir}), &out, io.Discard))
+	assert.Contains(t, out.String(), "check: orders.db: ok (integrity_check")
+	require.NoError(t, os.Truncate(filepath.Join(dir, "orders.db"), 0))
+	out.Reset()
+	err := run(context.Background(), []string{"ticketing", "check"}, env(map[string]string{"DATA_DIR": dir}), &out, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, out.String(), "orders.db is empty (0 bytes)")
+	info, err := os.Stat(filepath.Join(dir, "orders.db"))
+	require.NoError(t, err)
+	assert.Zero(t, info.Size(), "check changed nothing")
+}

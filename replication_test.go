@@ -290,3 +290,72 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 }
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// A start trusts no file: an empty (0-byte), truncated or mid-file-garbage
+// module file is not a new, empty module. Without a replica the start
+// stops and names the file; with one the file is moved aside (kept) and
+// restored, and the shop carries on with its data.
+func TestStartChecksItsFiles(t *testing.T) {
+	secret := strings.Repeat("r", 32)
+	damage := map[string]func(t *testing.T, path string){
+		"0 bytes": func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 0)) },
+		"truncated": func(t *testing.T, path string) {
+			info, err := os.Stat(path)
+			require.NoError(t, err)
+			require.NoError(t, os.Truncate(path, info.Size()/2/4096*4096))
+		},
+		"garbage mid-file": func(t *testing.T, path string) {
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			for i := len(b) / 2; i < len(b)/2+4096 && i < len(b); i++ {
+				b[i] = 0xA5
+			}
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+		},
+	}
+	// seed makes a shop with enough orders that orders.db spans many pages.
+	seed := func(t *testing.T, vars map[string]string) {
+		base, stop := startRun(t, vars)
+		seller := apptest.NewClient(t, base)
+		status, err := seller.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		for i := range 300 {
+			status, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": fmt.Sprintf("Show number %d with a long enough title", i), "price": 10}, nil)
+			require.NoError(t, err)
+			require.Equal(t, 201, status)
+		}
+		require.NoError(t, stop())
+	}
+	for name, hurt := range damage {
+		t.Run(name+", no replica", func(t *testing.T) {
+			dir := t.TempDir()
+			vars := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "SESSION_SECRET": secret}
+			seed(t, vars)
+			hurt(t, filepath.Join(dir, "tickets.db"))
+			err := run(context.Background(), nil, env(vars), io2(t), io2(t))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "tickets.db")
+			assert.Contains(t, err.Error(), "no replica")
+		})
+		t.Run(name+", with a replica", func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("replication drill")
+			}
+			dir := t.TempDir()
+			vars := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "SESSION_SECRET": secret, "LITESTREAM_REPLICA_URL": "file://" + t.TempDir()}
+			seed(t, vars)
+			hurt(t, filepath.Join(dir, "tickets.db"))
+			base, stop := startRun(t, vars)
+			var list []any
+			status, err := apptest.NewClient(t, base).Try(http.MethodGet, "/api/tickets?limit=100", nil, &list)
+			require.NoError(t, err)
+			require.Equal(t, 200, status)
+			assert.Len(t, list, 100, "the tickets came back from the replica")
+			require.NoError(t, stop())
+			aside, err := filepath.Glob(filepath.Join(dir, "tickets.db.damaged-*"))
+			require.NoError(t, err)
+			assert.NotEmpty(t, aside, "the damaged file is kept beside")
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -113,6 +114,30 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 			a.Close()
 		}
 	}()
+
+	// No file is trusted: an empty or damaged one is not a new module.
+	// With a replica it is moved aside and restored; without one the
+	// start stops and names it.
+	for _, name := range Modules {
+		path := filepath.Join(cfg.DataDir, name+".db")
+		took, err := db.Check(ctx, path, false)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, db.ErrDamaged) && cfg.Replication != nil:
+			to, merr := db.MoveAside(path)
+			if merr != nil {
+				return nil, merr
+			}
+			logger.Error("damaged module file moved aside; restoring it from the replica", "file", name+".db", "moved_to", to, "err", err)
+		case errors.Is(err, db.ErrDamaged):
+			return nil, fmt.Errorf("%w\nThere is no replica (LITESTREAM_REPLICA_URL) to restore it from: put back a good copy of the file, "+
+				"or move it away to start the %s module empty (its data is then gone)", err, name)
+		case err != nil:
+			return nil, err
+		default:
+			logger.Info("module file checked", "file", name+".db", "quick_check", took)
+		}
+	}
 
 	// With replication, missing files come back from the replica first,
 	// and Litestream's store opens before the app's own connections.

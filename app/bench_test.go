@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
+	"ticketing/db"
 )
 
 // BenchmarkPropagation: from an order:created commit to the ticket being
@@ -83,4 +85,27 @@ func BenchmarkExpirySweep(b *testing.B) {
 		b.ReportMetric(took.Seconds()*1000, "ms-to-all-released")
 		b.StartTimer()
 	}
+}
+
+// BenchmarkStartCheck: the start's quick_check (and `ticketing check`'s
+// integrity_check) of orders.db holding 100,000 orders; reports the time
+// of each per run.
+func BenchmarkStartCheck(b *testing.B) {
+	dir := b.TempDir()
+	a := apptest.Open(b, apptest.WithDataDir(dir))
+	apptest.Reserve(b, a, 100_000)
+	require.NoError(b, a.Close())
+	path := filepath.Join(dir, "orders.db")
+	ctx := context.Background()
+	b.ResetTimer()
+	var quick, full time.Duration
+	for range b.N {
+		q, err := db.Check(ctx, path, false)
+		require.NoError(b, err)
+		f, err := db.Check(ctx, path, true)
+		require.NoError(b, err)
+		quick, full = quick+q, full+f
+	}
+	b.ReportMetric(float64(quick.Milliseconds())/float64(b.N), "quick_check-ms")
+	b.ReportMetric(float64(full.Milliseconds())/float64(b.N), "integrity_check-ms")
 }
