@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -358,4 +359,51 @@ func TestStartChecksItsFiles(t *testing.T) {
 			assert.NotEmpty(t, aside, "the damaged file is kept beside")
 		})
 	}
+}
+
+// /healthz tells the truth: on a full disk, where writes fail, it answers
+// 503 within seconds (so Fly takes the machine out), and 200 again once
+// there is room.
+func TestHealthIs503WhileWritesFail(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	base, internal, stop := startRunLog(t, map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "SESSION_SECRET": strings.Repeat("h", 32), "SIGNUP_LIMIT": "1000/1s"}, io.Discard)
+	defer stop()
+	health := func(url string) int {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, 200, health(internal))
+
+	// Fill the disk.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	require.NoError(t, err)
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	cl := apptest.NewClient(t, base)
+	for i := range 50 { // the WAL grows until it cannot
+		cl.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": fmt.Sprintf("u%d@example.com", i), "password": strings.Repeat("p", 60)}, nil)
+	}
+	require.Eventually(t, func() bool { return health(internal) == 503 && health(base) == 503 }, 5*time.Second, 100*time.Millisecond, "503 while writes fail")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "filler")))
+	require.Eventually(t, func() bool { return health(internal) == 200 && health(base) == 200 }, 5*time.Second, 100*time.Millisecond, "200 once writes work")
+	status, err := cl.Try(http.MethodPost, "/api/users/signup", map[string]string{"email": "after@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 201, status, "and writes work")
 }

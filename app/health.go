@@ -53,8 +53,9 @@ func (h Health) code() int {
 	return http.StatusOK
 }
 
-// health answers "ok" when every module file answers a query, no consumer
-// is stuck and replication has no error; "degraded" otherwise.
+// health answers "ok" when every module file answers a query and takes a
+// write, no consumer is stuck and replication has no error; "degraded"
+// otherwise.
 func (a *App) health(ctx context.Context) Health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -62,6 +63,13 @@ func (a *App) health(ctx context.Context) Health {
 	for _, d := range a.DBs {
 		if err := d.Ping(ctx); err != nil {
 			h.Databases[d.Name] = "error: " + err.Error()
+			h.Status = "degraded"
+			continue
+		}
+		// A file that answers reads may still refuse writes (a full or
+		// read-only disk): the shop is down for buyers then.
+		if err := d.ProbeWrite(ctx); err != nil {
+			h.Databases[d.Name] = "writes fail: " + err.Error()
 			h.Status = "degraded"
 			continue
 		}

@@ -150,6 +150,10 @@ func (d *DB) check(ctx context.Context) error {
 		_, err = d.writer.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) STRICT")
 	}
 	if err == nil {
+		// One row that ProbeWrite rewrites: the health check's write.
+		_, err = d.writer.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL) STRICT")
+	}
+	if err == nil {
 		return nil
 	}
 	var se *sqlite.Error
@@ -470,6 +474,16 @@ type Querier interface {
 func (d *DB) Ping(ctx context.Context) error {
 	var n int
 	return d.reader.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+}
+
+// ProbeWrite commits a one-row write through the writer, as every module
+// write does: it fails when writes fail (a full or read-only disk, an I/O
+// error), which a read (Ping) would not notice.
+func (d *DB) ProbeWrite(ctx context.Context) error {
+	return d.Tx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", Timestamp(time.Now()))
+		return err
+	})
 }
 
 // Close closes both pools.
