@@ -29,11 +29,9 @@ func TestScreenshots(t *testing.T) {
 				return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
 			})))
 			name := func(page string) string { return fmt.Sprintf("%s-%d-js-%v", page, width, js) }
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#ticket-rows"), shot(t, name("list"))))
+			require.NoError(t, chromedp.Do(tab, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
 			require.NoError(t, chromedp.Do(tab,
-				chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#ticket-rows"), shot(t, name("list")),
-				chromedp.Navigate(s.URL+"/auth/signin"), chromedp.WaitVisible("#email"),
-				chromedp.SendKeys("#email", "buyer@example.com"), chromedp.SendKeys("#password", "password"),
-				chromedp.Click("#signin-form button"), waitText(".flash", "Welcome back"),
 				chromedp.Navigate(s.URL+"/orders/"+orderID), waitText("#order-status", "reserved for you"), shot(t, name("order")),
 			))
 		}

@@ -131,6 +131,19 @@ func signUpInBrowser(base, email string) []chromedp.Action[chromedp.Void] {
 	}
 }
 
+// signInInBrowser signs in from the sign-in page at path ("/auth/signin",
+// perhaps with a next), with the password every test user has.
+func signInInBrowser(base, path, email string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + path),
+		chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#email", email),
+		chromedp.SendKeys("#password", "password"),
+		chromedp.Click("#signin-form button"),
+		waitText(".flash", "Welcome back"),
+	}
+}
+
 func sellInBrowser(base, title, price string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(base + "/tickets/new"),
