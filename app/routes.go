@@ -10,7 +10,6 @@ import (
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/app/web"
-	"ticketing/events"
 	"ticketing/static"
 )
 
@@ -34,7 +33,7 @@ func routes(e *echo.Echo, a *App) {
 
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
 	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
-	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams, []*events.Log{a.Bus.Log(a.DB("orders")), a.Bus.Log(a.DB("payments"))})
+	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams)
 	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.Bus, a.cfg.BaseURL)
 
 	// Anything else under /api is a JSON 404, not a page.

@@ -321,3 +321,37 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// A payment that arrives after the reservation ended shows as refunded on
+// the order page that is open, live.
+func TestBrowserRefundArrivesOnAnOpenOrderPage(t *testing.T) {
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.SignUp(t, "seller@example.com", "password")
+	ticketURL := "/tickets/" + seller.Sell(t, "Late show", 30)
+	tab := person(t, true)
+	require.NoError(t, chromedp.Do(tab, signUpInBrowser(h.URL, "buyer@example.com")...))
+	require.NoError(t, chromedp.Do(tab,
+		chromedp.Navigate(h.URL+ticketURL),
+		chromedp.Click(`form[action="/orders"] button`),
+		waitText("#order-status", "reserved for you"),
+		chromedp.Click(`form[action$="/pay"] button`),
+		waitText(".test-mode", "TEST MODE"),
+		chromedp.NavigateBack(),
+		waitText("#order-status", "reserved for you"),
+	))
+	orderID := strings.TrimPrefix(location(tab, t), h.URL+"/orders/")
+	ctx := context.Background()
+	sess, _, err := h.App.Payments.OpenSession(ctx, orderID)
+	require.NoError(t, err)
+	info, err := h.App.Payments.SessionByID(ctx, sess.ID)
+	require.NoError(t, err)
+	o, err := h.App.Orders.Get(ctx, orderID)
+	require.NoError(t, err)
+	_, err = h.App.Orders.Cancel(ctx, orderID, o.UserID)
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(tab, waitText("#order-status", "cancelled")))
+	payload, header := h.App.Webhook.TestEvent(info)
+	require.NoError(t, h.App.Webhook.Handle(ctx, payload, header))
+	require.NoError(t, chromedp.Do(tab, waitText("#order-status", "your payment was refunded"), shot(t, "js-order-refunded")))
+}

@@ -14,7 +14,7 @@ import (
 // Routes registers the JSON API (the seed's /api/orders) and the pages.
 // watch are the logs whose commits can change an order page (orders' own,
 // and payments', whose refunds the page reports).
-func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Streams, watch []*events.Log) {
+func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Streams) {
 	api.POST("/orders", handleAPIReserve(s), web.RequireUser)
 	api.GET("/orders", handleAPIList(s), web.RequireUser)
 	api.GET("/orders/:id", handleAPIShow(s), web.RequireUser)
@@ -24,7 +24,7 @@ func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Strea
 	site.GET("/orders", handleList(s, r), web.RequireUser)
 	site.GET("/orders/:id", handleShow(s, r), web.RequireUser)
 	site.POST("/orders/:id/cancel", handleCancel(s), web.RequireUser)
-	site.GET("/orders/:id/stream", handleStream(s, r, streams, watch), web.RequireUser)
+	site.GET("/orders/:id/stream", handleStream(s, r, streams), web.RequireUser)
 }
 
 func handleAPIReserve(s *Store) echo.HandlerFunc {
@@ -140,10 +140,12 @@ func handleCancel(s *Store) echo.HandlerFunc {
 
 // handleStream follows one order for its page: whenever its status or
 // refund changes, the "order-status" fragment is sent again, so the page
-// turns paid, expired or refunded the moment it happens. The event id is
+// turns paid, expired or refunded the moment it happens. Every such change
+// is an event in this module's own log, so that log is the only one it
+// watches. The event id is
 // the state shown (StreamKey); the page passes its own as ?v=, and a
 // reconnecting browser sends the last one it got.
-func handleStream(s *Store, r *web.Renderer, streams *web.Streams, watch []*events.Log) echo.HandlerFunc {
+func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		_, err := s.GetForUser(ctx, c.Param("id"), web.CurrentUser(c).ID)
@@ -157,7 +159,7 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams, watch []*even
 		if shown == "" {
 			shown = c.QueryParam("v")
 		}
-		return streams.Serve(c, watch, func(ctx context.Context, send func(web.Message) error) error {
+		return streams.Serve(c, []*events.Log{s.log}, func(ctx context.Context, send func(web.Message) error) error {
 			o, err := s.Get(ctx, c.Param("id"))
 			if err != nil || o.StreamKey() == shown {
 				return err

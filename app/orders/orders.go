@@ -108,6 +108,9 @@ const (
 	EventOrderCreated   = "order:created"
 	EventOrderCancelled = "order:cancelled"
 	EventOrderCompleted = "order:completed"
+	// EventOrderRefunded says a payment for the order was given back (it
+	// raced the order's end); the status stays what it was.
+	EventOrderRefunded = "order:refunded"
 )
 
 // TicketRef is how order events name their ticket.
@@ -127,7 +130,8 @@ type OrderCreated struct {
 	Ticket    TicketRef `json:"ticket"`
 }
 
-// OrderChanged is the payload of order:cancelled and order:completed.
+// OrderChanged is the payload of order:cancelled, order:completed and
+// order:refunded.
 type OrderChanged struct {
 	ID      string    `json:"id"`
 	Version int64     `json:"version"`

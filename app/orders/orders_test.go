@@ -431,6 +431,38 @@ func TestOrderStream(t *testing.T) {
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, "Your reservation expired")
 
+	// Paid: through the test checkout's pages.
+	paid := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show C", 10))
+	events = s.Buyer.Stream(t, "/orders/"+paid.ID+"/stream", "")
+	assert.Contains(t, apptest.Next(t, events).Data, "reserved for you")
+	checkout := s.Buyer.Form(t, "/orders/"+paid.ID+"/pay", nil)
+	require.Equal(t, http.StatusSeeOther, checkout.StatusCode)
+	loc, err := url.Parse(checkout.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, loc.Path+"/pay", nil).StatusCode)
+	assert.Contains(t, apptest.Next(t, events).Data, "Paid")
+
+	// Refunded: the payment arrives after the order was cancelled; the
+	// open page learns it from the orders log alone.
+	late := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show D", 10))
+	checkout = s.Buyer.Form(t, "/orders/"+late.ID+"/pay", nil)
+	require.Equal(t, http.StatusSeeOther, checkout.StatusCode)
+	loc, err = url.Parse(checkout.Header.Get("Location"))
+	require.NoError(t, err)
+	info, err := s.App.Payments.SessionByID(context.Background(), strings.TrimPrefix(loc.Path, "/payments/test-checkout/"))
+	require.NoError(t, err)
+	events = s.Buyer.Stream(t, "/orders/"+late.ID+"/stream", "")
+	assert.Contains(t, apptest.Next(t, events).Data, "reserved for you")
+	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+late.ID, nil).StatusCode)
+	assert.Contains(t, apptest.Next(t, events).Data, "This order is cancelled")
+	payload, header := s.App.Webhook.TestEvent(info)
+	require.NoError(t, s.App.Webhook.Handle(context.Background(), payload, header))
+	assert.Contains(t, apptest.Next(t, events).Data, "your payment was refunded")
+	o, err := s.App.Orders.Get(context.Background(), late.ID)
+	require.NoError(t, err)
+	assert.True(t, o.Refunded)
+	assert.Equal(t, int64(3), o.Version, "created, cancelled, refunded")
+
 	// Someone else's order has no stream.
 	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")

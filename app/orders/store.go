@@ -282,11 +282,26 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 }
 
 // markRefunded records that a payment for the order was refunded
-// (payment:refunded). The order's status does not change: a refunded
-// payment is one the order never took.
+// (payment:refunded), as a change of the order's own: version bumped and
+// order:refunded appended, so whoever follows the order (its page's
+// stream, the payments module's copy) learns it from this module's log.
+// The order's status does not change: a refunded payment is one the order
+// never took.
 func (s *Store) markRefunded(ctx context.Context, tx *db.Tx, id string) error {
-	if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = 1 WHERE id = ?", id); err != nil {
+	o, err := findOrder(ctx, tx, id)
+	if err != nil {
 		return fmt.Errorf("mark order %s refunded: %w", id, err)
 	}
-	return nil
+	if o.Refunded {
+		return nil
+	}
+	o.Refunded = true
+	o.Version++
+	o.UpdatedAt = s.Now().UTC()
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = 1, version = ?, updated_at = ? WHERE id = ?",
+		o.Version, db.Timestamp(o.UpdatedAt), o.ID); err != nil {
+		return fmt.Errorf("mark order %s refunded: %w", id, err)
+	}
+	_, err = s.log.Append(ctx, tx, EventOrderRefunded, o.ID, o.Version, OrderChanged{ID: o.ID, Version: o.Version, Ticket: TicketRef{ID: o.Ticket.ID}})
+	return err
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // orderEvent is the part of the orders module's order:created,
-// order:cancelled and order:completed payloads this module reads.
+// order:cancelled, order:completed and order:refunded payloads this module
+// reads.
 type orderEvent struct {
 	ID      string `json:"id"`
 	UserID  string `json:"userId"`
@@ -43,6 +44,33 @@ func Subscribe(c *events.Consumers, s *Store) {
 	c.Handle("orders", "order:completed", func(ctx context.Context, tx *db.Tx, e events.Event) error {
 		return s.orderEnded(ctx, tx, e, orderComplete)
 	})
+	c.Handle("orders", "order:refunded", func(ctx context.Context, tx *db.Tx, e events.Event) error {
+		_, _, err := s.applyOrderVersion(ctx, tx, e)
+		return err
+	})
+}
+
+// applyOrderVersion takes the order's copy to the event's version (v only
+// over v-1) and reports whether it moved; a repeated event is no change.
+func (s *Store) applyOrderVersion(ctx context.Context, tx *db.Tx, e events.Event) (orderEvent, bool, error) {
+	var o orderEvent
+	if err := e.Decode(&o); err != nil {
+		return o, false, fmt.Errorf("decode %s: %w", e.Type, err)
+	}
+	var have int64
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM orders WHERE id = ?", o.ID).Scan(&have); err != nil {
+		return o, false, fmt.Errorf("%s for order %s: %w", e.Type, o.ID, err)
+	}
+	if o.Version <= have {
+		return o, false, nil // applied before
+	}
+	if o.Version > have+1 {
+		return o, false, fmt.Errorf("order %s version %d over %d: %w", o.ID, o.Version, have, errVersionGap)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET version = ? WHERE id = ?", o.Version, o.ID); err != nil {
+		return o, false, fmt.Errorf("update order %s: %w", o.ID, err)
+	}
+	return o, true, nil
 }
 
 // orderEnded applies order:cancelled or order:completed (version v only
@@ -50,21 +78,11 @@ func Subscribe(c *events.Consumers, s *Store) {
 // cancelled, any payment kept for it is to be refunded: the payment raced
 // the cancellation, and the orders module did not complete the order.
 func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, e events.Event, status string) error {
-	var o orderEvent
-	if err := e.Decode(&o); err != nil {
-		return fmt.Errorf("decode %s: %w", e.Type, err)
+	o, moved, err := s.applyOrderVersion(ctx, tx, e)
+	if err != nil || !moved {
+		return err
 	}
-	var have int64
-	if err := tx.QueryRowContext(ctx, "SELECT version FROM orders WHERE id = ?", o.ID).Scan(&have); err != nil {
-		return fmt.Errorf("%s for order %s: %w", e.Type, o.ID, err)
-	}
-	if o.Version <= have {
-		return nil // applied before
-	}
-	if o.Version > have+1 {
-		return fmt.Errorf("order %s version %d over %d: %w", o.ID, o.Version, have, errVersionGap)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, version = ? WHERE id = ?", status, o.Version, o.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ? WHERE id = ?", status, o.ID); err != nil {
 		return fmt.Errorf("update order %s: %w", o.ID, err)
 	}
 	res, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'expire_pending' WHERE order_id = ? AND status = 'open'", o.ID)
