@@ -354,7 +354,7 @@ func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) e
 	case "reconcile":
 		// After a restore (it also runs by itself then): record payments
 		// Stripe has and we lost, from the last 24 hours.
-		n, err := a.Payments.Reconcile(ctx, time.Now().Add(-24*time.Hour))
+		n, err := a.Payments.Reconcile(ctx, time.Now().Add(-app.ReconcileWindow))
 		if err != nil {
 			return err
 		}

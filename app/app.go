@@ -209,7 +209,6 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	// The event flow between modules, as in the seed's NATS subscriptions.
 	tickets.Subscribe(a.Bus.Consumers(ticketsDB), a.Tickets)
 	orders.Subscribe(a.Bus.Consumers(ordersDB), a.Orders)
-	orders.SubscribePayments(a.Bus.Consumers(ordersDB), a.Orders)
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
 	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
 
@@ -261,16 +260,16 @@ func (a *App) Start(ctx context.Context) error {
 		// answered among them: ask Stripe what was paid.
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		if _, err := a.Payments.Reconcile(rctx, time.Now().Add(-reconcileWindow)); err != nil {
+		if _, err := a.Payments.Reconcile(rctx, time.Now().Add(-ReconcileWindow)); err != nil {
 			a.logger.Error("reconcile with Stripe after restore failed; run `ticketing reconcile` once Stripe answers", "err", err)
 		}
 	}
 	return nil
 }
 
-// reconcileWindow is how far back reconciliation asks Stripe: longer than
+// ReconcileWindow is how far back reconciliation asks Stripe: longer than
 // any reservation window and Checkout Session.
-const reconcileWindow = 24 * time.Hour
+const ReconcileWindow = 24 * time.Hour
 
 // DB returns the module file named name ("orders"), nil if there is none.
 // For operations and tests (the invariant checker); modules get theirs

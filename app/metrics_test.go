@@ -1,14 +1,18 @@
 package app_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing/app"
 	"ticketing/app/apptest"
 )
 
@@ -69,4 +73,34 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		junk(i)
 	}
 	assert.Equal(t, before, series())
+}
+
+// A failing request is logged once, with the status the client got.
+func TestFailingRequestIsLoggedWithItsStatus(t *testing.T) {
+	var logs syncBuffer
+	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }))
+	cl := h.Client(t)
+	require.Equal(t, 401, cl.JSON(t, http.MethodGet, "/api/orders", nil, nil))
+	require.Equal(t, 404, cl.JSON(t, http.MethodGet, "/api/tickets/nope", nil, nil))
+	out := logs.String()
+	assert.Equal(t, 1, strings.Count(out, `uri=/api/orders status=401`), out)
+	assert.Equal(t, 1, strings.Count(out, `uri=/api/tickets/nope status=404`), out)
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines can write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -29,6 +29,8 @@ func NewServer(a *App) http.Handler {
 		DisableStackAll:   true,
 		DisablePrintStack: true,
 	}))
+	// The logger is outside the metrics middleware, which hands errors to
+	// the error handler: both see the status the client got.
 	e.Use(requestLogger(a.logger))
 	a.metrics = newMetrics(a)
 	e.Use(a.metrics.middleware)
@@ -72,7 +74,6 @@ func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
 		LogLatency:  true,
 		LogRemoteIP: true,
 		LogError:    true,
-		HandleError: true, // run the error handler first, so Status is what the client got
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			p := c.Request().URL.Path
 			if v.Status < 400 && (strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/metrics") {

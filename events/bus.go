@@ -247,9 +247,6 @@ func (r *latencies) snapshot() []time.Duration {
 	return append(append([]time.Duration(nil), r.buf[r.next:]...), r.buf[:r.next]...)
 }
 
-// Source returns the log named name, for reading and watching it.
-func (b *Bus) Source(name string) (*Log, bool) { return b.log(name) }
-
 // Logs returns every module's log.
 func (b *Bus) Logs() []*Log {
 	b.mu.Lock()

@@ -29,8 +29,9 @@ type paymentCreated struct {
 	OrderID string `json:"orderId"`
 }
 
-// Subscribe registers the handlers for the tickets and expiration modules'
-// events: the ticket replica, and cancelling orders whose time ran out.
+// Subscribe registers the handlers for the tickets, expiration and
+// payments modules' events: the ticket replica, cancelling orders whose
+// time ran out, and what payments mean for an order.
 func Subscribe(c *events.Consumers, s *Store) {
 	applyTicket := func(ctx context.Context, tx *db.Tx, e events.Event) error {
 		var t ticketChanged
@@ -48,12 +49,8 @@ func Subscribe(c *events.Consumers, s *Store) {
 		}
 		return s.expire(ctx, tx, x.OrderID)
 	})
-}
-
-// SubscribePayments registers the handlers for the payments module's
-// events: payment:created completes the order (unless it was cancelled);
-// payment:refunded marks it refunded, for the order page.
-func SubscribePayments(c *events.Consumers, s *Store) {
+	// payment:created completes the order (unless it was cancelled);
+	// payment:refunded marks it refunded.
 	c.Handle("payments", "payment:created", func(ctx context.Context, tx *db.Tx, e events.Event) error {
 		var p paymentCreated
 		if err := e.Decode(&p); err != nil {

@@ -38,9 +38,6 @@ const (
 	Cancelled       Status = "cancelled"
 )
 
-// Live reports whether the order still holds its ticket.
-func (s Status) Live() bool { return s != Cancelled }
-
 // Ticket is the orders module's copy of a ticket.
 type Ticket struct {
 	ID         string

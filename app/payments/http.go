@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -142,22 +143,25 @@ func handlePay(s *Store, r *web.Renderer, baseURL string) echo.HandlerFunc {
 // maxWebhookBytes bounds a webhook body; Stripe's events are far smaller.
 const maxWebhookBytes = 512 << 10
 
+// handleWebhook answers Stripe: 200 once the event is applied (or is one
+// we do not use), 400 for what a retry cannot mend (a bad signature, a
+// malformed event), 5xx for what it can (Stripe then retries). Errors go
+// through the one error handler, as JSON.
 func handleWebhook(wh *Webhook) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxWebhookBytes))
 		if err != nil {
-			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Request body too large"}}})
+			return problem.New(problem.Invalid, "Request body too large")
 		}
 		err = wh.Handle(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
 		switch {
 		case errors.Is(err, ErrBadSignature):
-			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Invalid Stripe signature"}}})
+			return problem.New(problem.Invalid, "Invalid Stripe signature")
 		case errors.Is(err, ErrMalformed):
 			wh.store.logger.Error("signed Stripe event that cannot be applied; answered 400 so Stripe stops retrying", "err", err)
-			return c.JSON(http.StatusBadRequest, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Malformed event"}}})
+			return problem.New(problem.Invalid, "Malformed event")
 		case err != nil:
-			wh.store.logger.Error("webhook failed; Stripe will retry", "err", err)
-			return c.JSON(http.StatusInternalServerError, web.ErrorBody{Errors: []web.ErrorItem{{Message: "Could not process the event; please retry"}}})
+			return fmt.Errorf("webhook (Stripe will retry): %w", err)
 		}
 		return c.JSON(http.StatusOK, map[string]bool{"received": true})
 	}

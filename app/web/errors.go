@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,7 +63,8 @@ func ErrorHandler(r *Renderer, logger *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := classify(err)
-		api := IsAPI(c) || c.Request().URL.Path == "/healthz"
+		// Machines get JSON: the API, the health check, Stripe's webhook.
+		api := IsAPI(c) || c.Request().URL.Path == "/healthz" || strings.HasPrefix(c.Request().URL.Path, "/webhooks/")
 		status := statusOf(pageStatus, p, err)
 		if api {
 			status = statusOf(apiStatus, p, err)

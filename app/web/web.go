@@ -22,7 +22,6 @@ const (
 	HeaderHXBoosted        = "HX-Boosted"
 	HeaderHXHistoryRestore = "HX-History-Restore-Request"
 	HeaderHXRedirect       = "HX-Redirect"
-	HeaderHXTarget         = "HX-Target"
 )
 
 // IsFragmentRequest reports whether the request wants only a fragment: an
