@@ -253,10 +253,12 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	orders.Subscribe(c, st)
 	bus.Log(tdb)
 	bus.Log(odb) // its own log, as the expiration source stand-in below
-	edb, err := db.Open(ctx, dir, "expiration", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { edb.Close() })
-	bus.Log(edb)
+	for _, source := range []string{"expiration", "payments"} { // the other logs orders consumes
+		d, err := db.Open(ctx, dir, source, events.Migrations())
+		require.NoError(t, err)
+		t.Cleanup(func() { d.Close() })
+		bus.Log(d)
+	}
 
 	emit := func(typ string, version int64, title string) {
 		require.NoError(t, tdb.Tx(ctx, func(tx *db.Tx) error {
