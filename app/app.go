@@ -227,10 +227,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.Views, err = views.New(); err != nil {
 		return nil, err
 	}
-	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL), a.Auth); err != nil {
+	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL), a.Auth, logger); err != nil {
 		return nil, err
 	}
-	a.Sessions.Logger = logger
 	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions, TestMode: gateway.Test()}
 	a.Streams = web.NewStreams(a.Sessions)
 	a.handler = NewServer(a)

@@ -85,7 +85,7 @@ func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, e events.Event, statu
 	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ? WHERE id = ?", status, o.ID); err != nil {
 		return fmt.Errorf("update order %s: %w", o.ID, err)
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'expire_pending' WHERE order_id = ? AND status = 'open'", o.ID)
+	res, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE order_id = ? AND status = ?", sessionExpirePending, o.ID, sessionOpen)
 	if err != nil {
 		return fmt.Errorf("expire sessions of order %s: %w", o.ID, err)
 	}

@@ -48,11 +48,20 @@ type CheckoutParams struct {
 	CancelURL   string
 }
 
+// Checkout Session statuses: Stripe's open, complete and expired, and
+// ours, expire_pending: to be expired through the API by the worker.
+const (
+	sessionOpen          = "open"
+	sessionComplete      = "complete"
+	sessionExpired       = "expired"
+	sessionExpirePending = "expire_pending"
+)
+
 // Session is a Checkout Session as far as we care.
 type Session struct {
 	ID            string
 	URL           string
-	Status        string // open, complete, expired
+	Status        string // sessionOpen, sessionComplete, sessionExpired
 	PaymentIntent string
 	AmountCents   int64
 	Currency      string
@@ -297,13 +306,13 @@ func (g *TestGateway) CreateCheckoutSession(_ context.Context, p CheckoutParams)
 	mac := hmac.New(sha256.New, g.key)
 	fmt.Fprintf(mac, "checkout %s %d", p.OrderID, p.Attempt)
 	id := "cs_test_" + hex.EncodeToString(mac.Sum(nil)[:20])
-	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: "open", AmountCents: p.AmountCents, Currency: Currency}, nil
+	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: sessionOpen, AmountCents: p.AmountCents, Currency: Currency}, nil
 }
 
 // ExpireCheckoutSession always succeeds: the test checkout page refuses to
 // pay a session that is no longer open.
 func (g *TestGateway) ExpireCheckoutSession(_ context.Context, id string) (Session, error) {
-	return Session{ID: id, Status: "expired"}, nil
+	return Session{ID: id, Status: sessionExpired}, nil
 }
 
 // RecentPaid has nothing to report: test payments never leave the

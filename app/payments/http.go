@@ -194,7 +194,7 @@ func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if info.Session.Status != "open" && info.Session.Status != "complete" {
+		if info.Session.Status != sessionOpen && info.Session.Status != sessionComplete {
 			return problem.New(problem.Conflict, "This checkout session has expired; go back to your order")
 		}
 		payload, header := wh.TestEvent(info)

@@ -166,23 +166,24 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 		if p.SessionID != "" {
 			session = p.SessionID
 		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO payments (id, order_id, stripe_id, session_id, amount, status, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.OrderID, p.StripeID, session, p.AmountCents, p.Status, db.Timestamp(now), db.Timestamp(now))
-		if db.IsUniqueViolation(err) && p.Status == Succeeded {
-			// The order already has a kept payment: this one goes back.
-			p.Status = RefundPending
-			_, err = tx.ExecContext(ctx,
+		insert := func() error {
+			_, err := tx.ExecContext(ctx,
 				`INSERT INTO payments (id, order_id, stripe_id, session_id, amount, status, created_at, updated_at)
 				 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				p.ID, p.OrderID, p.StripeID, session, p.AmountCents, p.Status, db.Timestamp(now), db.Timestamp(now))
+			return err
+		}
+		err = insert()
+		if db.IsUniqueViolation(err) && p.Status == Succeeded {
+			// The order already has a kept payment: this one goes back.
+			p.Status = RefundPending
+			err = insert()
 		}
 		if err != nil {
 			return fmt.Errorf("insert payment for order %s: %w", r.OrderID, err)
 		}
 		if p.SessionID != "" {
-			if _, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'complete' WHERE id = ?", p.SessionID); err != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE id = ?", sessionComplete, p.SessionID); err != nil {
 				return fmt.Errorf("complete session %s: %w", p.SessionID, err)
 			}
 		}
@@ -273,7 +274,7 @@ func (s *Store) OpenSession(ctx context.Context, orderID string) (Session, int, 
 		return Session{}, 0, fmt.Errorf("count sessions of order %s: %w", orderID, err)
 	}
 	var sess Session
-	err := s.db.Read().QueryRowContext(ctx, "SELECT id, url, status FROM checkout_sessions WHERE order_id = ? AND status = 'open' ORDER BY attempt DESC LIMIT 1", orderID).
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, url, status FROM checkout_sessions WHERE order_id = ? AND status = ? ORDER BY attempt DESC LIMIT 1", orderID, sessionOpen).
 		Scan(&sess.ID, &sess.URL, &sess.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, attempts, nil
@@ -305,9 +306,9 @@ func (s *Store) Checkout(ctx context.Context, o Order, successURL, cancelURL str
 		if err != nil {
 			return err
 		}
-		status := "open"
+		status := sessionOpen
 		if !cur.Payable() {
-			status = "expire_pending"
+			status = sessionExpirePending
 			tx.AfterCommit(s.wake)
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO checkout_sessions (id, order_id, attempt, url, status, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -315,7 +316,7 @@ func (s *Store) Checkout(ctx context.Context, o Order, successURL, cancelURL str
 		if err != nil {
 			return fmt.Errorf("record session %s: %w", sess.ID, err)
 		}
-		if status != "open" {
+		if status != sessionOpen {
 			return errCancelled
 		}
 		return nil

@@ -58,7 +58,7 @@ func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
 }
 
 func (s *Store) pendingExpiries(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT id FROM checkout_sessions WHERE status = 'expire_pending' ORDER BY created_at LIMIT 100")
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT id FROM checkout_sessions WHERE status = ? ORDER BY created_at LIMIT 100", sessionExpirePending)
 	if err != nil {
 		return nil, fmt.Errorf("pending session expiries: %w", err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) expireSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if sess.Status == "complete" && sess.PaymentIntent != "" {
+	if sess.Status == sessionComplete && sess.PaymentIntent != "" {
 		info, err := s.SessionByID(ctx, id)
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func (s *Store) expireSession(ctx context.Context, id string) error {
 		return s.RefundPayment(ctx, p)
 	}
 	return s.db.Tx(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = 'expired' WHERE id = ? AND status = 'expire_pending'", id)
+		_, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE id = ? AND status = ?", sessionExpired, id, sessionExpirePending)
 		return err
 	})
 }

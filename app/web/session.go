@@ -36,8 +36,7 @@ const (
 type Sessions struct {
 	store   *sessions.CookieStore
 	records Records
-	// Logger reports session records that cannot be read.
-	Logger *slog.Logger
+	logger  *slog.Logger // reports session records that cannot be read
 }
 
 // Records is the server's record of live sessions (auth.db). SessionUser
@@ -54,7 +53,7 @@ type Records interface {
 
 // NewSessions derives the cookie's signing and encryption keys from secret.
 // secure marks the cookie Secure (BASE_URL is https).
-func NewSessions(secret []byte, secure bool, records Records) (*Sessions, error) {
+func NewSessions(secret []byte, secure bool, records Records, logger *slog.Logger) (*Sessions, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("session secret must be at least 32 bytes, got %d", len(secret))
 	}
@@ -80,7 +79,7 @@ func NewSessions(secret []byte, secure bool, records Records) (*Sessions, error)
 			sc.SetSerializer(jsonValues{})
 		}
 	}
-	return &Sessions{store: store, records: records, Logger: slog.Default()}, nil
+	return &Sessions{store: store, records: records, logger: logger}, nil
 }
 
 // jsonValues serialises a session's values as JSON instead of gob. Decoding
@@ -152,7 +151,7 @@ func (s *Sessions) Live(c echo.Context) bool {
 	owner, err := s.records.SessionUser(c.Request().Context(), sid)
 	if err != nil {
 		// Fail closed: without the record we cannot tell an ended session.
-		s.Logger.Warn("look up session; treating the request as signed out", "err", err)
+		s.logger.Warn("look up session; treating the request as signed out", "err", err)
 		return false
 	}
 	return owner == id

@@ -167,7 +167,7 @@ func TestSessionCookieRoundTrip(t *testing.T) {
 	records := authStore(t)
 	user, err := records.SignUp(t.Context(), "a@example.com", "password")
 	require.NoError(t, err)
-	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false, records)
+	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false, records, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	e := echo.New()
 	e.Use(s.Middleware)
