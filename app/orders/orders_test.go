@@ -252,7 +252,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	c := bus.Consumers(odb)
 	orders.Subscribe(c, st)
 	bus.Log(tdb)
-	bus.Log(odb) // its own log, as the expiration source stand-in below
+	bus.Log(odb)                                                // its own log, as the expiration source stand-in below
 	for _, source := range []string{"expiration", "payments"} { // the other logs orders consumes
 		d, err := db.Open(ctx, dir, source, events.Migrations())
 		require.NoError(t, err)
