@@ -252,8 +252,9 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	c := bus.Consumers(odb)
 	orders.Subscribe(c, st)
 	bus.Log(tdb)
-	bus.Log(odb)                                                // its own log, as the expiration source stand-in below
-	for _, source := range []string{"expiration", "payments"} { // the other logs orders consumes
+	bus.Log(odb) // its own log
+	// The other logs orders consumes.
+	for _, source := range []string{"expiration", "payments"} {
 		d, err := db.Open(ctx, dir, source, events.Migrations())
 		require.NoError(t, err)
 		t.Cleanup(func() { d.Close() })
