@@ -156,35 +156,19 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}
 
-	open := func(name string, m db.Migrations) (*db.DB, error) {
-		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), m)
+	schemas := map[string]db.Migrations{
+		"auth": auth.Migrations(), "tickets": tickets.Migrations(), "orders": orders.Migrations(),
+		"expiration": expiration.Migrations(), "payments": payments.Migrations(),
+	}
+	for _, name := range Modules {
+		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), schemas[name])
 		if err != nil {
 			return nil, err
 		}
 		a.DBs = append(a.DBs, d)
-		return d, nil
 	}
-	authDB, err := open("auth", auth.Migrations())
-	if err != nil {
-		return nil, err
-	}
-	ticketsDB, err := open("tickets", tickets.Migrations())
-	if err != nil {
-		return nil, err
-	}
-
-	ordersDB, err := open("orders", orders.Migrations())
-	if err != nil {
-		return nil, err
-	}
-	expirationDB, err := open("expiration", expiration.Migrations())
-	if err != nil {
-		return nil, err
-	}
-	paymentsDB, err := open("payments", payments.Migrations())
-	if err != nil {
-		return nil, err
-	}
+	authDB, ticketsDB, ordersDB := a.DB("auth"), a.DB("tickets"), a.DB("orders")
+	expirationDB, paymentsDB := a.DB("expiration"), a.DB("payments")
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
@@ -232,6 +216,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.Renderer = &web.Renderer{Views: a.Views, Sessions: a.Sessions, TestMode: gateway.Test()}
 	a.Streams = web.NewStreams(a.Sessions)
+	a.metrics = newMetrics(a)
 	a.handler = NewServer(a)
 	a.internal = internalRoutes(a)
 	return a, nil

@@ -32,7 +32,6 @@ func NewServer(a *App) http.Handler {
 	// The logger is outside the metrics middleware, which hands errors to
 	// the error handler: both see the status the client got.
 	e.Use(requestLogger(a.logger))
-	a.metrics = newMetrics(a)
 	e.Use(a.metrics.middleware)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(web.BoundQuery)
