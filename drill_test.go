@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -68,25 +67,8 @@ type server struct {
 	cmd      *exec.Cmd
 	URL      string
 	Internal string // /metrics and the detailed /healthz
-	logs     *syncBuffer
+	logs     *apptest.LogBuffer
 	done     chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func start(t *testing.T, dataDir string, env ...string) *server {
@@ -102,7 +84,7 @@ func startCommand(t *testing.T, cmd *exec.Cmd, dataDir string, env ...string) *s
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, logs: &apptest.LogBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.logs
 	require.NoError(t, cmd.Start())
 	lines := bufio.NewReader(stdout)

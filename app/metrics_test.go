@@ -1,12 +1,10 @@
 package app_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,7 +75,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 
 // A failing request is logged once, with the status the client got.
 func TestFailingRequestIsLoggedWithItsStatus(t *testing.T) {
-	var logs syncBuffer
+	var logs apptest.LogBuffer
 	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }))
 	cl := h.Client(t)
 	require.Equal(t, 401, cl.JSON(t, http.MethodGet, "/api/orders", nil, nil))
@@ -85,22 +83,4 @@ func TestFailingRequestIsLoggedWithItsStatus(t *testing.T) {
 	out := logs.String()
 	assert.Equal(t, 1, strings.Count(out, `uri=/api/orders status=401`), out)
 	assert.Equal(t, 1, strings.Count(out, `uri=/api/tickets/nope status=404`), out)
-}
-
-// syncBuffer is a bytes.Buffer the server's goroutines can write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
