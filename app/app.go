@@ -187,7 +187,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		// secret of this install's own.
 		webhookSecret = testWebhookSecret(cfg.SessionSecret)
 	}
-	a.Payments = payments.NewStore(paymentsDB, a.Bus.Log(paymentsDB), gateway, logger)
+	a.Payments = payments.NewStore(paymentsDB, a.Bus.Log(paymentsDB), gateway, a.Bus, logger)
 	a.Webhook = payments.NewWebhook(a.Payments, webhookSecret)
 
 	// The event flow between modules, as in the seed's NATS subscriptions.

@@ -34,7 +34,7 @@ func routes(e *echo.Echo, a *App) {
 	auth.Routes(api, site, a.Auth, a.Sessions, a.Renderer, a.limiter)
 	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
 	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams)
-	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.Bus, a.cfg.BaseURL)
+	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.cfg.BaseURL)
 
 	// Anything else under /api is a JSON 404, not a page.
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -130,6 +130,7 @@ func TestBrowserPagesPassTheContentSecurityPolicy(t *testing.T) {
 	require.NoError(t, chromedp.Do(tab,
 		waitText("#ticket-rows", "Strict policy"),
 		chromedp.Click(`#ticket-rows a`),
+		waitText("h1", "Strict policy"), // the ticket's page, not the list it came from
 		chromedp.Click(`form[action="/orders"] button`),
 		waitText("#order-status", "reserved for you"),
 		waitText("#order-status", "left"), // the countdown, from /static/app.js
@@ -138,7 +139,7 @@ func TestBrowserPagesPassTheContentSecurityPolicy(t *testing.T) {
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.Click(`form[action$="/pay"] button`),
 		waitText(".test-mode", "TEST MODE"),
-		chromedp.Click(`form[action$="/pay"] button`),
+		chromedp.Click(`.test-checkout form[action$="/pay"] button`),
 		waitText("#order-status", "Paid"),
 	))
 	violations("paid")

@@ -85,7 +85,7 @@ func TestReconcile(t *testing.T) {
 	bus := events.NewBus(nil, events.Options{})
 	orders := bus.Log(odb)
 	g := &recentGateway{}
-	s := NewStore(pdb, bus.Log(pdb), g, nil)
+	s := NewStore(pdb, bus.Log(pdb), g, bus, nil)
 	c := bus.Consumers(pdb)
 	Subscribe(c, s)
 

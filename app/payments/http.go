@@ -1,7 +1,6 @@
 package payments
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,17 +12,10 @@ import (
 	"ticketing/app/web"
 )
 
-// Waiter is what the direct-charge route needs from events.Bus to answer
-// only once the order's outcome is known.
-type Waiter interface {
-	Settle(ctx context.Context)
-	WaitHead(ctx context.Context, source string) error
-}
-
 // Routes registers the seed's POST /api/payments, the Pay button, Stripe's
 // webhook and, in test mode, the built-in checkout page.
-func Routes(api, site *echo.Group, s *Store, wh *Webhook, r *web.Renderer, w Waiter, baseURL string) {
-	api.POST("/payments", handleAPICharge(s, w), web.RequireUser)
+func Routes(api, site *echo.Group, s *Store, wh *Webhook, r *web.Renderer, baseURL string) {
+	api.POST("/payments", handleAPICharge(s), web.RequireUser)
 	site.POST("/orders/:id/pay", handlePay(s, r, baseURL), web.RequireUser)
 	site.POST("/webhooks/stripe", handleWebhook(wh))
 	if s.gateway.Test() {
@@ -32,11 +24,8 @@ func Routes(api, site *echo.Group, s *Store, wh *Webhook, r *web.Renderer, w Wai
 	}
 }
 
-// handleAPICharge is the seed's direct charge. It answers 201 only once the
-// orders module has completed the order; if the order was cancelled while
-// the card was charged, the charge is refunded and the answer is 400, so a
-// client never sees both a cancelled order and a successful payment.
-func handleAPICharge(s *Store, w Waiter) echo.HandlerFunc {
+// handleAPICharge is the seed's direct charge (Store.Charge).
+func handleAPICharge(s *Store) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var in struct {
 			OrderID string `json:"orderId"`
@@ -55,56 +44,11 @@ func handleAPICharge(s *Store, w Waiter) echo.HandlerFunc {
 		if err := problem.Fields(fields); err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		o, err := s.PayableOrder(ctx, in.OrderID, web.CurrentUser(c).ID)
+		p, err := s.Charge(c.Request().Context(), web.CurrentUser(c).ID, in.OrderID, in.Token)
 		if err != nil {
 			return err
 		}
-		pi, err := s.gateway.Charge(ctx, ChargeParams{OrderID: o.ID, AmountCents: o.PriceCents, Token: in.Token, Key: "charge-" + o.ID + "-" + in.Token})
-		if errors.Is(err, ErrDeclined) {
-			return problem.New(problem.PaymentRequired, "Your card was declined")
-		}
-		if err != nil {
-			return err
-		}
-		p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents, Currency: Currency})
-		if err != nil {
-			return err
-		}
-		if p.Status == Succeeded {
-			// Let orders decide, then let our copy of the order learn it.
-			w.Settle(ctx)
-			if err := w.WaitHead(ctx, "orders"); err != nil {
-				return err
-			}
-			if o, err = s.Order(ctx, o.ID); err != nil {
-				return err
-			}
-			if o.Status == orderComplete {
-				return web.JSON(c, http.StatusCreated, p)
-			}
-			// Cancelled meanwhile: the order:cancelled handler marked the
-			// payment for refund.
-			ps, err := s.ForOrder(ctx, o.ID)
-			if err != nil {
-				return err
-			}
-			for _, q := range ps {
-				if q.StripeID == pi {
-					p = q
-				}
-			}
-		}
-		if err := s.RefundPayment(ctx, p); err != nil {
-			s.logger.Error("refund after a refused charge failed; the worker retries", "err", err)
-		}
-		if cur, err := s.Order(ctx, o.ID); err == nil {
-			o = cur // say why as of now: cancelled meanwhile, or paid by another payment
-		}
-		if o.Status == orderComplete {
-			return errAlreadyPaid
-		}
-		return errCancelled
+		return web.JSON(c, http.StatusCreated, p)
 	}
 }
 

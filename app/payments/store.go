@@ -20,17 +20,19 @@ type Store struct {
 	db      *db.DB
 	log     *events.Log
 	gateway Gateway
+	waiter  Waiter
 	logger  *slog.Logger
 	// kick wakes the worker after a commit that left work for it.
 	kick chan struct{}
 }
 
-// NewStore returns the store.
-func NewStore(d *db.DB, log *events.Log, g Gateway, logger *slog.Logger) *Store {
+// NewStore returns the store; w (the event bus) lets a direct charge wait
+// for the order's outcome.
+func NewStore(d *db.DB, log *events.Log, g Gateway, w Waiter, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Store{db: d, log: log, gateway: g, logger: logger, kick: make(chan struct{}, 1)}
+	return &Store{db: d, log: log, gateway: g, waiter: w, logger: logger, kick: make(chan struct{}, 1)}
 }
 
 // Gateway is the processor the store calls.
@@ -200,6 +202,71 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 		return Payment{}, 0, err
 	}
 	return p, out, nil
+}
+
+// Waiter is what a direct charge needs from events.Bus to answer only once
+// the order's outcome is known.
+type Waiter interface {
+	Settle(ctx context.Context)
+	WaitHead(ctx context.Context, source string) error
+}
+
+// Charge is the seed's direct charge of userID's order with a card token.
+// It returns the payment only once the orders module has completed the
+// order; if the order was cancelled while the card was charged, the charge
+// is refunded and the answer is the reason (cancelled, or already paid by
+// another payment), so a client never sees both a cancelled order and a
+// successful payment. A declined card is PaymentRequired.
+func (s *Store) Charge(ctx context.Context, userID, orderID, token string) (Payment, error) {
+	o, err := s.PayableOrder(ctx, orderID, userID)
+	if err != nil {
+		return Payment{}, err
+	}
+	pi, err := s.gateway.Charge(ctx, ChargeParams{OrderID: o.ID, AmountCents: o.PriceCents, Token: token, Key: "charge-" + o.ID + "-" + token})
+	if errors.Is(err, ErrDeclined) {
+		return Payment{}, problem.New(problem.PaymentRequired, "Your card was declined")
+	}
+	if err != nil {
+		return Payment{}, err
+	}
+	p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents, Currency: Currency})
+	if err != nil {
+		return Payment{}, err
+	}
+	if p.Status == Succeeded {
+		// Let orders decide, then let our copy of the order learn it.
+		s.waiter.Settle(ctx)
+		if err := s.waiter.WaitHead(ctx, "orders"); err != nil {
+			return Payment{}, err
+		}
+		if o, err = s.Order(ctx, o.ID); err != nil {
+			return Payment{}, err
+		}
+		if o.Status == orderComplete {
+			return p, nil
+		}
+		// Cancelled meanwhile: the order:cancelled handler marked the
+		// payment for refund.
+		ps, err := s.ForOrder(ctx, o.ID)
+		if err != nil {
+			return Payment{}, err
+		}
+		for _, q := range ps {
+			if q.StripeID == pi {
+				p = q
+			}
+		}
+	}
+	if err := s.RefundPayment(ctx, p); err != nil {
+		s.logger.Error("refund after a refused charge failed; the worker retries", "err", err)
+	}
+	if cur, err := s.Order(ctx, o.ID); err == nil {
+		o = cur // say why as of now: cancelled meanwhile, or paid by another payment
+	}
+	if o.Status == orderComplete {
+		return Payment{}, errAlreadyPaid
+	}
+	return Payment{}, errCancelled
 }
 
 const paymentColumns = "id, order_id, stripe_id, coalesce(session_id, ''), amount, status, coalesce(refund_id, ''), created_at"
