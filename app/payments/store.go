@@ -285,12 +285,18 @@ func findPaymentByStripeID(ctx context.Context, q db.Querier, stripeID string) (
 
 // ForOrder returns the payments recorded for an order, oldest first.
 func (s *Store) ForOrder(ctx context.Context, orderID string) ([]Payment, error) {
-	return s.payments(ctx, "WHERE order_id = ? ORDER BY created_at, id", orderID)
+	return s.payments(ctx, "SELECT "+paymentColumns+" FROM payments WHERE order_id = ? ORDER BY created_at, id", orderID)
 }
 
-// payments runs a query on the payments table; where is the query's tail.
-func (s *Store) payments(ctx context.Context, where string, args ...any) ([]Payment, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+paymentColumns+" FROM payments "+where, args...)
+// pendingRefunds returns the payments waiting to be refunded, for the
+// worker.
+func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
+	return s.payments(ctx, "SELECT "+paymentColumns+" FROM payments WHERE status = ? ORDER BY created_at LIMIT 100", RefundPending)
+}
+
+// payments runs a whole query that selects paymentColumns.
+func (s *Store) payments(ctx context.Context, query string, args ...any) ([]Payment, error) {
+	rows, err := s.db.Read().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read payments: %w", err)
 	}
@@ -430,4 +436,99 @@ func (s *Store) SessionByID(ctx context.Context, id string) (SessionInfo, error)
 	}
 	info.Order, err = findOrder(ctx, s.db.Read(), orderID)
 	return info, err
+}
+
+// pendingExpiries returns the Checkout Sessions waiting to be expired
+// through the API, for the worker.
+func (s *Store) pendingExpiries(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT id FROM checkout_sessions WHERE status = ? ORDER BY created_at LIMIT 100", sessionExpirePending)
+	if err != nil {
+		return nil, fmt.Errorf("pending session expiries: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// markSessionExpired records that a session the worker expired is gone.
+func (s *Store) markSessionExpired(ctx context.Context, id string) error {
+	return s.db.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE id = ? AND status = ?", sessionExpired, id, sessionExpirePending)
+		return err
+	})
+}
+
+// addOrder adds an order to the module's copy (order:created); a repeated
+// event changes nothing.
+func (s *Store) addOrder(ctx context.Context, tx *db.Tx, o Order) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, user_id, title, price, status, version) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		o.ID, o.UserID, o.Title, o.PriceCents, o.Status, o.Version)
+	if err != nil {
+		return fmt.Errorf("copy order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+var errVersionGap = errors.New("order version gap")
+
+// setOrderVersion takes the order's copy to version (v only over v-1)
+// and reports whether it moved; a repeated event is no change, a gap an
+// error (the consumer retries it).
+func (s *Store) setOrderVersion(ctx context.Context, tx *db.Tx, id string, version int64) (bool, error) {
+	var have int64
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM orders WHERE id = ?", id).Scan(&have); err != nil {
+		return false, fmt.Errorf("version of order %s: %w", id, err)
+	}
+	if version <= have {
+		return false, nil // applied before
+	}
+	if version > have+1 {
+		return false, fmt.Errorf("order %s version %d over %d: %w", id, version, have, errVersionGap)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET version = ? WHERE id = ?", version, id); err != nil {
+		return false, fmt.Errorf("update order %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// orderEnded applies order:cancelled or order:completed at version. Its
+// open Checkout Sessions are to be expired; if it was cancelled, any
+// payment kept for it is to be refunded: the payment raced the
+// cancellation, and the orders module did not complete the order.
+func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, id string, version int64, status string, at time.Time) error {
+	moved, err := s.setOrderVersion(ctx, tx, id, version)
+	if err != nil || !moved {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ? WHERE id = ?", status, id); err != nil {
+		return fmt.Errorf("update order %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE order_id = ? AND status = ?", sessionExpirePending, id, sessionOpen)
+	if err != nil {
+		return fmt.Errorf("expire sessions of order %s: %w", id, err)
+	}
+	work, _ := res.RowsAffected()
+	if status == orderCancelled {
+		res, err := tx.ExecContext(ctx, "UPDATE payments SET status = ?, updated_at = ? WHERE order_id = ? AND status = ?",
+			RefundPending, db.Timestamp(at), id, Succeeded)
+		if err != nil {
+			return fmt.Errorf("refund payments of order %s: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		work += n
+		if n > 0 {
+			s.logger.Warn("payment arrived for an order that was cancelled; refunding", "order", id)
+		}
+	}
+	if work > 0 {
+		tx.AfterCommit(s.wake)
+	}
+	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"ticketing/db"
 )
 
 // workerPoll is the worker's safety-net period; a commit that leaves work
@@ -53,27 +51,6 @@ func (s *Store) WorkOnce(ctx context.Context) error {
 	return first
 }
 
-func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
-	return s.payments(ctx, "WHERE status = 'refund_pending' ORDER BY created_at LIMIT 100")
-}
-
-func (s *Store) pendingExpiries(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT id FROM checkout_sessions WHERE status = ? ORDER BY created_at LIMIT 100", sessionExpirePending)
-	if err != nil {
-		return nil, fmt.Errorf("pending session expiries: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
 // expireSession expires a Checkout Session whose order ended. If Stripe
 // says it was paid meanwhile, that payment is recorded like a webhook's
 // (it is then refunded, the order being over), so it is not lost if the
@@ -94,10 +71,7 @@ func (s *Store) expireSession(ctx context.Context, id string) error {
 		}
 		return s.RefundPayment(ctx, p)
 	}
-	return s.db.Tx(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE checkout_sessions SET status = ? WHERE id = ? AND status = ?", sessionExpired, id, sessionExpirePending)
-		return err
-	})
+	return s.markSessionExpired(ctx, id)
 }
 
 // Reconcile asks the processor for money received since the given time
