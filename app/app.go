@@ -99,6 +99,8 @@ type App struct {
 	bg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+
+	healthCache healthCache
 }
 
 // Open opens every module's file, applies migrations and wires the modules'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,10 +54,35 @@ func (h Health) code() int {
 	return http.StatusOK
 }
 
-// health answers "ok" when every module file answers a query and takes a
+// healthTTL is how long one check answers every /healthz: the check
+// writes to every file, and the public endpoint must not let anyone turn
+// requests into writes.
+const healthTTL = time.Second
+
+// healthCache is the last check, shared by the requests within healthTTL.
+type healthCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	last Health
+}
+
+// health returns the last check if it is fresh, else checks (one caller at
+// a time; the others wait for its answer).
+func (a *App) health(ctx context.Context) Health {
+	a.healthCache.mu.Lock()
+	defer a.healthCache.mu.Unlock()
+	if time.Since(a.healthCache.at) < healthTTL {
+		return a.healthCache.last
+	}
+	// Its answer is shared: one caller going away must not cut it short.
+	a.healthCache.last, a.healthCache.at = a.check(context.WithoutCancel(ctx)), time.Now()
+	return a.healthCache.last
+}
+
+// check answers "ok" when every module file answers a query and takes a
 // write, no consumer is stuck and replication has no error; "degraded"
 // otherwise.
-func (a *App) health(ctx context.Context) Health {
+func (a *App) check(ctx context.Context) Health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	h := Health{Status: "ok", Databases: map[string]string{}}

@@ -62,13 +62,11 @@ func (c *sessionCache) put(id string, s cachedSession, ended uint64) {
 	c.m[id] = s
 }
 
-func (c *sessionCache) end(ids ...string) {
+func (c *sessionCache) end(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended++
-	for _, id := range ids {
-		delete(c.m, id)
-	}
+	delete(c.m, id)
 }
 
 // BeginSession records a new session of userID, valid for ttl, and

@@ -144,18 +144,14 @@ func BoundQuery(next echo.HandlerFunc) echo.HandlerFunc {
 			return problem.New(problem.Invalid, fmt.Sprintf("At most %d query parameters", maxQueryParams))
 		}
 		for name, values := range q {
-			msg := text.Line("Parameter name", name, 64)
-			for _, v := range values {
-				if msg == "" {
-					msg = text.Line(name, v, maxQueryValue)
-				}
+			if msg := text.Line("Parameter name", name, 64); msg != "" {
+				// A name not fit to echo back as a field.
+				return &problem.Error{Kind: problem.Invalid, Message: msg, Fields: map[string]string{"query": msg}}
 			}
-			if msg != "" {
-				field := name
-				if text.Line("", name, 64) != "" {
-					field = "query" // a name not fit to echo back
+			for _, v := range values {
+				if msg := text.Line(name, v, maxQueryValue); msg != "" {
+					return &problem.Error{Kind: problem.Invalid, Message: msg, Fields: map[string]string{name: msg}}
 				}
-				return &problem.Error{Kind: problem.Invalid, Message: msg, Fields: map[string]string{field: msg}}
 			}
 		}
 		return next(c)

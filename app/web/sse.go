@@ -99,11 +99,24 @@ func (s *Streams) Serve(c echo.Context, watch []*events.Log, step func(ctx conte
 		return nil
 	}
 
-	write := func(b []byte) error {
+	// Every write and flush has a deadline: a client that stops reading
+	// fills the socket's buffers, and the next one then fails. A step's
+	// messages go out in one flush.
+	deadline := func() error {
 		if err := rc.SetWriteDeadline(time.Now().Add(s.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
-		if _, err := w.Write(b); err != nil {
+		return nil
+	}
+	write := func(b []byte) error {
+		if err := deadline(); err != nil {
+			return err
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	flush := func() error {
+		if err := deadline(); err != nil {
 			return err
 		}
 		return rc.Flush()
@@ -122,7 +135,11 @@ func (s *Streams) Serve(c echo.Context, watch []*events.Log, step func(ctx conte
 		if signedIn && s.sessions != nil && !s.sessions.Live(c) {
 			return nil // signed out (here or with another copy of the cookie)
 		}
-		if err := step(ctx, send); err != nil {
+		err := step(ctx, send)
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil // gone, or too slow: dropped
 			}
@@ -134,6 +151,9 @@ func (s *Streams) Serve(c echo.Context, watch []*events.Log, step func(ctx conte
 		case <-wake:
 		case <-ping.C:
 			if err := write([]byte(": keep-alive\n\n")); err != nil {
+				return nil
+			}
+			if err := flush(); err != nil {
 				return nil
 			}
 		}
