@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -228,15 +229,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return integrityCheck(ctx, cfg.DataDir, stdout)
 	}
 
-	secret, err := sessionSecret(cfg)
+	unlock, err := db.Lock(cfg.DataDir)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	var replication *db.Replication
 	if cfg.ReplicaURL == "" {
 		logger.Info("replication off: LITESTREAM_REPLICA_URL is not set, so the data lives only in DATA_DIR")
 	} else if replication, err = db.NewReplication(cfg.ReplicaURL, getenv, logger); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	if len(args) > 1 && args[1] == "restore" {
+		return restore(ctx, cfg.DataDir, replication, args[2:], logger, stdout)
+	}
+	secret, err := sessionSecret(cfg)
+	if err != nil {
+		return err
 	}
 	a, err := app.Open(ctx, app.Config{
 		DataDir:        cfg.DataDir,
@@ -348,6 +357,40 @@ func integrityCheck(ctx context.Context, dir string, stdout io.Writer) error {
 	return errors.Join(errs...)
 }
 
+// restore brings every module file in dir back from the replica to the
+// latest consistent cut, or the latest before -timestamp, moving the files
+// that were there aside, and prints what each module lost
+// (`ticketing restore [-timestamp 2026-12-01T20:00:00Z]`).
+func restore(ctx context.Context, dir string, r *db.Replication, args []string, logger *slog.Logger, stdout io.Writer) error {
+	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	timestamp := flags.String("timestamp", "", "restore to the latest consistent cut synced before this time (RFC 3339, such as 2026-12-01T20:00:00Z)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if r == nil {
+		return errors.New("restore: LITESTREAM_REPLICA_URL is not set: there is no replica to restore from")
+	}
+	var opt app.RestoreOptions
+	if *timestamp != "" {
+		t, err := time.Parse(time.RFC3339, *timestamp)
+		if err != nil {
+			return fmt.Errorf("restore: -timestamp %q: want RFC 3339, such as 2026-12-01T20:00:00Z", *timestamp)
+		}
+		opt.Timestamp = t
+	}
+	cut, err := app.Restore(ctx, dir, r, opt, logger)
+	if err != nil {
+		return err
+	}
+	for _, m := range cut.Modules {
+		fmt.Fprintf(stdout, "restore: %s\n", m)
+	}
+	fmt.Fprintf(stdout, "restore: a consistent cut from %s in %s (%d file versions looked at); start the app to serve it\n",
+		r, cut.Took.Round(time.Millisecond), cut.Probes)
+	return nil
+}
+
 // command runs a one-off operation instead of serving.
 func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) error {
 	switch args[0] {
@@ -365,5 +408,5 @@ func command(ctx context.Context, a *app.App, args []string, stdout io.Writer) e
 		fmt.Fprintf(stdout, "reconcile: recorded %d payments we had no record of\n", n)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (commands: check, reconcile)", args[0])
+	return fmt.Errorf("unknown command %q (commands: check, restore, reconcile)", args[0])
 }

@@ -72,8 +72,9 @@ type App struct {
 	logger *slog.Logger
 
 	DBs []*db.DB
-	// Restored is set when a module file came back from the replica at
-	// this start: Start then reconciles payments with Stripe.
+	// Restored is set when module files came back from the replica (at
+	// this start or by `ticketing restore`) and payments have not been
+	// reconciled with Stripe since: Start then does it.
 	Restored bool
 	Bus      *events.Bus
 	Views    *views.Views
@@ -103,6 +104,77 @@ type App struct {
 	healthCache healthCache
 }
 
+// prepareFiles trusts no file before the app opens them. An empty or
+// damaged one is not a new module: with a replica it is moved aside and
+// restored, without one the start stops and names it. With a replica, a
+// missing file, or files that disagree (a consumer past its source's log),
+// bring every file back to one consistent cut (see Restore); then
+// Litestream's store opens, before the app's own connections.
+func (a *App) prepareFiles(ctx context.Context) error {
+	cfg := a.cfg
+	repair := false
+	for _, name := range Modules {
+		path := filepath.Join(cfg.DataDir, name+".db")
+		took, err := db.Check(ctx, path, false)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			repair = true
+		case errors.Is(err, db.ErrDamaged) && cfg.Replication != nil:
+			to, merr := db.MoveAside(path, "damaged")
+			if merr != nil {
+				return merr
+			}
+			a.logger.Error("damaged module file moved aside; restoring it from the replica", "file", name+".db", "moved_to", to, "err", err)
+			repair = true
+		case errors.Is(err, db.ErrDamaged):
+			return fmt.Errorf("%w\nThere is no replica (LITESTREAM_REPLICA_URL) to restore it from: put back a good copy of the file, "+
+				"or move it away to start the %s module empty (its data is then gone)", err, name)
+		case err != nil:
+			return err
+		default:
+			a.logger.Info("module file checked", "file", name+".db", "quick_check", took)
+		}
+	}
+	r := cfg.Replication
+	if r == nil {
+		return nil // Bus.CheckPositions refuses files that disagree
+	}
+	if !repair {
+		files := map[string]events.Positions{}
+		for _, name := range Modules {
+			p, err := readPositions(ctx, filepath.Join(cfg.DataDir, name+".db"))
+			if err != nil {
+				return fmt.Errorf("read %s.db's positions: %w", name, err)
+			}
+			files[name] = p
+		}
+		for _, g := range events.Gaps(files) {
+			a.logger.Error("module files disagree; restoring a consistent cut from the replica", "gap", g.String())
+			repair = true
+		}
+	}
+	if repair {
+		cut, err := Restore(ctx, cfg.DataDir, r, RestoreOptions{UseLocal: true}, a.logger)
+		if err != nil {
+			return err
+		}
+		for _, m := range cut.Modules {
+			a.logger.Info("restore: "+m.String(), "module", m.Name, "source", m.Source, "lost_events", sum(m.Lost))
+		}
+		if cut.Changed() {
+			a.logger.Info("restored a consistent cut from the replica", "replica", r.String(), "took", cut.Took, "probes", cut.Probes)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, restoredMarker)); err == nil {
+		a.Restored = true
+	}
+	files := map[string]string{}
+	for _, name := range Modules {
+		files[name] = filepath.Join(cfg.DataDir, name+".db")
+	}
+	return r.Start(ctx, files)
+}
+
 // Open opens every module's file, applies migrations and wires the modules'
 // events. Nothing runs in the background until Start.
 func Open(ctx context.Context, cfg Config) (_ *App, err error) {
@@ -117,45 +189,8 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}()
 
-	// No file is trusted: an empty or damaged one is not a new module.
-	// With a replica it is moved aside and restored; without one the
-	// start stops and names it.
-	for _, name := range Modules {
-		path := filepath.Join(cfg.DataDir, name+".db")
-		took, err := db.Check(ctx, path, false)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case errors.Is(err, db.ErrDamaged) && cfg.Replication != nil:
-			to, merr := db.MoveAside(path)
-			if merr != nil {
-				return nil, merr
-			}
-			logger.Error("damaged module file moved aside; restoring it from the replica", "file", name+".db", "moved_to", to, "err", err)
-		case errors.Is(err, db.ErrDamaged):
-			return nil, fmt.Errorf("%w\nThere is no replica (LITESTREAM_REPLICA_URL) to restore it from: put back a good copy of the file, "+
-				"or move it away to start the %s module empty (its data is then gone)", err, name)
-		case err != nil:
-			return nil, err
-		default:
-			logger.Info("module file checked", "file", name+".db", "quick_check", took)
-		}
-	}
-
-	// With replication, missing files come back from the replica first,
-	// and Litestream's store opens before the app's own connections.
-	if r := cfg.Replication; r != nil {
-		files := map[string]string{}
-		for _, name := range Modules {
-			restored, err := r.Restore(ctx, cfg.DataDir, name)
-			if err != nil {
-				return nil, err
-			}
-			a.Restored = a.Restored || restored
-			files[name] = filepath.Join(cfg.DataDir, name+".db")
-		}
-		if err := r.Start(ctx, files); err != nil {
-			return nil, err
-		}
+	if err := a.prepareFiles(ctx); err != nil {
+		return nil, err
 	}
 
 	schemas := map[string]db.Migrations{
@@ -248,6 +283,8 @@ func (a *App) Start(ctx context.Context) error {
 		defer cancel()
 		if _, err := a.Payments.Reconcile(rctx, time.Now().Add(-ReconcileWindow)); err != nil {
 			a.logger.Error("reconcile with Stripe after restore failed; run `ticketing reconcile` once Stripe answers", "err", err)
+		} else if err := os.Remove(filepath.Join(a.cfg.DataDir, restoredMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.logger.Warn("could not remove the restore marker; the next start reconciles again", "err", err)
 		}
 	}
 	return nil

@@ -32,9 +32,7 @@ func Check(ctx context.Context, path string, full bool) (time.Duration, error) {
 	if info.Size() == 0 {
 		return time.Since(start), fmt.Errorf("%w: %s is empty (0 bytes)", ErrDamaged, path)
 	}
-	// Read-only and without creating anything: the check must not change
-	// what it looks at.
-	conn, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	conn, err := OpenReadOnly(path)
 	if err != nil {
 		return 0, fmt.Errorf("check %s: %w", path, err)
 	}
@@ -73,6 +71,13 @@ func Check(ctx context.Context, path string, full bool) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// OpenReadOnly opens an existing file for reading only, creating nothing
+// and changing nothing: for looking at a file before (or instead of) the
+// app opening it. A WAL beside it is read.
+func OpenReadOnly(path string) (*sql.DB, error) {
+	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+}
+
 // isNotADB reports SQLite's "file is not a database" (or one so damaged
 // that SQLite says its image is malformed).
 func isNotADB(err error) bool {
@@ -86,11 +91,11 @@ func isNotADB(err error) bool {
 	return false
 }
 
-// MoveAside renames a damaged file (and its -wal and -shm) out of the way,
-// to <path>.damaged-<time>, so a restore can take its place and nothing of
-// it is lost. It returns the new name of the file.
-func MoveAside(path string) (string, error) {
-	to := path + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+// MoveAside renames a file (and its -wal and -shm) out of the way, to
+// <path>.<why>-<time>, so a restore can take its place and nothing of it
+// is lost. It returns the new name of the file.
+func MoveAside(path, why string) (string, error) {
+	to := path + "." + why + "-" + time.Now().UTC().Format("20060102T150405.000Z")
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(path+suffix, to+suffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {

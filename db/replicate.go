@@ -8,18 +8,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/benbjohnson/litestream"
 	_ "github.com/benbjohnson/litestream/file" // file:// replicas
 	"github.com/benbjohnson/litestream/s3"     // s3:// replicas
+	"github.com/superfly/ltx"
 )
 
 // Replication streams every module file to object storage with an
 // embedded Litestream (v0.5.18: its library API is not declared stable,
-// so it is pinned), and restores a missing file from there before start.
-// Each file replicates under <url>/<module>.
+// so it is pinned), and restores files from there to a chosen transaction
+// (Points, RestoreTo; which transactions make a consistent set of files is
+// the app's business). Each file replicates under <url>/<module>.
 //
 // Order matters, as Litestream's library documentation says: restore
 // missing files, open the store, then open the app's connections; at the
@@ -99,38 +102,73 @@ func (r *Replication) client(ctx context.Context, name string) (litestream.Repli
 	return c, nil
 }
 
-// Restore restores dir/<name>.db from its replica when the file is
-// missing, with an integrity check. A replica with nothing in it means a
-// fresh file (false, nil). Any other failure is an error: starting empty
-// over a real backup would be worse than not starting.
-func (r *Replication) Restore(ctx context.Context, dir, name string) (bool, error) {
-	path := filepath.Join(dir, name+".db")
-	if _, err := os.Stat(path); err == nil {
-		return false, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("create data dir %s: %w", dir, err)
-	}
+// Points returns the transactions the replica of one module file can be
+// restored to exactly, oldest first: the last transaction of every LTX
+// file it holds, at every level. With before set, only files synced
+// before that time count (a sync time, not a commit time: it bounds a
+// point in time, it does not order files against each other). No points
+// means the replica holds nothing of the file.
+func (r *Replication) Points(ctx context.Context, name string, before time.Time) ([]uint64, error) {
 	c, err := r.client(ctx, name)
 	if err != nil {
-		return false, fmt.Errorf("restore %s: %w", path, err)
+		return nil, err
+	}
+	seen := map[uint64]bool{}
+	for level := 0; level <= litestream.SnapshotLevel; level++ {
+		itr, err := c.LTXFiles(ctx, level, 0, !before.IsZero())
+		if err != nil {
+			return nil, fmt.Errorf("list %s's backups at level %d: %w", name, level, err)
+		}
+		for itr.Next() {
+			f := itr.Item()
+			if before.IsZero() || f.CreatedAt.Before(before) {
+				seen[uint64(f.MaxTXID)] = true
+			}
+		}
+		if err := itr.Close(); err != nil {
+			return nil, fmt.Errorf("list %s's backups at level %d: %w", name, level, err)
+		}
+	}
+	points := make([]uint64, 0, len(seen))
+	for p := range seen {
+		points = append(points, p)
+	}
+	slices.Sort(points)
+	return points, nil
+}
+
+// ErrNoPoint is a transaction the replica cannot restore to exactly.
+var ErrNoPoint = errors.New("the replica cannot restore to this transaction")
+
+// RestoreTo writes the module file as it was at transaction txid (one of
+// Points) to path, which must not exist, and checks it with quick_check.
+func (r *Replication) RestoreTo(ctx context.Context, name string, txid uint64, path string) error {
+	c, err := r.client(ctx, name)
+	if err != nil {
+		return err
 	}
 	opt := litestream.NewRestoreOptions()
 	opt.OutputPath = path
+	opt.TXID = ltx.TXID(txid)
 	opt.IntegrityCheck = litestream.IntegrityCheckQuick
-	start := time.Now()
 	err = litestream.NewReplicaWithClient(nil, c).Restore(ctx, opt)
 	switch {
 	case errors.Is(err, litestream.ErrTxNotAvailable), errors.Is(err, litestream.ErrNoSnapshots):
-		r.logger.Info("no backup to restore; starting a fresh file", "file", name+".db", "replica", r.String())
-		return false, nil
+		return fmt.Errorf("%w: %s.db at %d", ErrNoPoint, name, txid)
 	case err != nil:
-		return false, fmt.Errorf("restore %s from %s (refusing to start empty over a backup): %w", path, r.String(), err)
+		return fmt.Errorf("restore %s.db at transaction %d from %s: %w", name, txid, r.String(), err)
 	}
-	r.logger.Info("restored from backup", "file", name+".db", "replica", r.String(), "took", time.Since(start))
-	return true, nil
+	return nil
+}
+
+// ForgetLocalState removes what Litestream keeps beside a file about its
+// replication (the .<name>.db-litestream directory). A file replaced by
+// one restored from an earlier point must not carry the replaced file's
+// position: Litestream then sees a file behind its replica, and starts it
+// again from a snapshot of what is there.
+func ForgetLocalState(path string) error {
+	dir, file := filepath.Split(path)
+	return os.RemoveAll(filepath.Join(dir, "."+file+litestream.MetaDirSuffix))
 }
 
 // Start opens the Litestream store over the named files (name → path),

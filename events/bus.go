@@ -171,8 +171,7 @@ func (b *Bus) CheckPositions(ctx context.Context) error {
 		case s.Error != "":
 			errs = append(errs, fmt.Errorf("%s consuming %s: %s", s.Consumer, s.Source, s.Error))
 		case s.Position > s.Head:
-			errs = append(errs, fmt.Errorf("%w: %s.db has applied %s.db's events up to %d, but %s.db's log ends at %d (%s.db is older than %s.db)",
-				ErrAhead, s.Consumer, s.Source, s.Position, s.Source, s.Head, s.Source, s.Consumer))
+			errs = append(errs, fmt.Errorf("%w: %s", ErrAhead, Gap{Consumer: s.Consumer, Source: s.Source, Position: s.Position, Head: s.Head}))
 		}
 	}
 	return errors.Join(errs...)
