@@ -118,6 +118,15 @@ func (a *App) prepareFiles(ctx context.Context) error {
 		took, err := db.Check(ctx, path, false)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
+			// A deleted file's -wal would be applied by SQLite to the new
+			// file that takes its name.
+			if _, werr := os.Stat(path + "-wal"); werr == nil {
+				to, merr := db.MoveAside(path, "orphaned")
+				if merr != nil {
+					return merr
+				}
+				a.logger.Warn("a module file was deleted but its -wal was left; moved aside", "file", name+".db", "moved_to", to+"-wal")
+			}
 			repair = true
 		case errors.Is(err, db.ErrDamaged) && cfg.Replication != nil:
 			to, merr := db.MoveAside(path, "damaged")

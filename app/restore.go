@@ -368,11 +368,13 @@ func (s *search) place(ctx context.Context, m *candidates) (ModuleCut, error) {
 	if mc.Source == SourceLocal || mc.Source == SourceNone && !m.local {
 		return mc, nil
 	}
+	// The -wal of a deleted file may still be there, and SQLite would
+	// apply it to whatever file takes the name: it goes aside too.
+	to, err := db.MoveAside(path, "replaced")
+	if err != nil {
+		return mc, err
+	}
 	if m.local {
-		to, err := db.MoveAside(path, "replaced")
-		if err != nil {
-			return mc, err
-		}
 		mc.MovedAside = to
 	}
 	if err := db.ForgetLocalState(path); err != nil {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/benbjohnson/litestream"
-	_ "github.com/benbjohnson/litestream/file" // file:// replicas
-	"github.com/benbjohnson/litestream/s3"     // s3:// replicas
+	"github.com/benbjohnson/litestream/file" // file:// replicas
+	"github.com/benbjohnson/litestream/s3"   // s3:// replicas
 	"github.com/superfly/ltx"
 )
 
@@ -77,11 +77,18 @@ func (r *Replication) String() string { return r.url.Redacted() }
 
 // client returns the replica client for one module file.
 func (r *Replication) client(ctx context.Context, name string) (litestream.ReplicaClient, error) {
-	u := *r.url
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + name
-	c, err := litestream.NewReplicaClientFromURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("replica client for %s: %w", name, err)
+	var c litestream.ReplicaClient
+	if r.url.Scheme == "file" {
+		// Litestream's URL parsing escapes a file path (/data(1) becomes
+		// /data%281%29, somewhere else), so the client is made directly.
+		c = file.NewReplicaClient(filepath.Join(r.url.Path, name))
+	} else {
+		u := *r.url
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/" + name
+		var err error
+		if c, err = litestream.NewReplicaClientFromURL(u.String()); err != nil {
+			return nil, fmt.Errorf("replica client for %s: %w", name, err)
+		}
 	}
 	if sc, ok := c.(*s3.ReplicaClient); ok {
 		// Litestream reads these from the process environment; the

@@ -2,8 +2,10 @@ package db
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
+	"github.com/benbjohnson/litestream/file"
 	"github.com/benbjohnson/litestream/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +48,15 @@ func TestReplicaURLErrors(t *testing.T) {
 		_, err := NewReplication(raw, none, nil)
 		assert.ErrorContains(t, err, want, raw)
 	}
+}
+
+// A replica path is used as it is: Litestream does not unescape it, so an
+// escaped path would put the backups somewhere else than configured.
+func TestReplicaPathIsNotEscaped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "backups (1)")
+	r, err := NewReplication("file://"+dir, func(string) string { return "" }, nil)
+	require.NoError(t, err)
+	c, err := r.client(context.Background(), "orders")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "orders"), c.(*file.ReplicaClient).Path())
 }

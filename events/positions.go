@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+
+	"ticketing/db"
 )
 
 // Positions is one module file's place in the event flow: where its own
@@ -98,4 +100,26 @@ func Gaps(files map[string]Positions) []Gap {
 		return gaps[i].Source < gaps[j].Source
 	})
 	return gaps
+}
+
+// CheckPositions returns a line for every consumer among the files that
+// has applied more of another's log than it holds (the rule every restore
+// keeps), or the error of a file it could not read. For invariant
+// checkers: dbs are open module files.
+func CheckPositions(ctx context.Context, dbs ...*db.DB) ([]string, error) {
+	files := map[string]Positions{}
+	for _, d := range dbs {
+		p, err := ReadPositions(ctx, d.Read())
+		if err != nil {
+			return nil, fmt.Errorf("read %s's positions: %w", d.Name, err)
+		}
+		files[d.Name] = p
+	}
+	var bad []string
+	for _, g := range Gaps(files) {
+		if _, ok := files[g.Source]; ok {
+			bad = append(bad, g.String())
+		}
+	}
+	return bad, nil
 }

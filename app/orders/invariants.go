@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ticketing/db"
+	"ticketing/events"
 )
 
 // CheckInvariants checks the rules no run may break, across the orders and
@@ -18,11 +19,15 @@ import (
 //     held by a live order for that ticket, and every live order's ticket
 //     is held by it;
 //   - every order whose deadline passed at now is complete or cancelled
-//     (callers leave a sweep interval of slack in now).
+//     (callers leave a sweep interval of slack in now);
+//   - neither file has applied more of the other's log than it holds.
 //
 // It returns an error listing every violation.
 func CheckInvariants(ctx context.Context, ordersDB, ticketsDB *db.DB, now time.Time) error {
-	var bad []string
+	bad, err := events.CheckPositions(ctx, ordersDB, ticketsDB)
+	if err != nil {
+		return err
+	}
 	add := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
 
 	rows, err := ordersDB.Read().QueryContext(ctx,
@@ -84,6 +89,51 @@ func CheckInvariants(ctx context.Context, ordersDB, ticketsDB *db.DB, now time.T
 		if held[ticket] != order {
 			add("live order %s's ticket %s is held by %q", order, ticket, held[ticket])
 		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d invariant violations:\n%s", len(bad), strings.Join(bad, "\n"))
+	}
+	return nil
+}
+
+// CheckDeadlines checks, across the orders and expiration files, once
+// consumers are idle, that every open order (created or awaiting payment)
+// has its deadline, so that it expires; read-only, for tests and drills.
+func CheckDeadlines(ctx context.Context, ordersDB, expirationDB *db.DB) error {
+	bad, err := events.CheckPositions(ctx, ordersDB, expirationDB)
+	if err != nil {
+		return err
+	}
+	deadlines := map[string]bool{}
+	rows, err := expirationDB.Read().QueryContext(ctx, "SELECT order_id FROM deadlines")
+	if err != nil {
+		return fmt.Errorf("read deadlines: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		deadlines[id] = true
+	}
+	rows.Close()
+	rows, err = ordersDB.Read().QueryContext(ctx, "SELECT id FROM orders WHERE status IN (?, ?)", Created, AwaitingPayment)
+	if err != nil {
+		return fmt.Errorf("read open orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if !deadlines[id] {
+			bad = append(bad, fmt.Sprintf("open order %s has no deadline: it would never expire", id))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%d invariant violations:\n%s", len(bad), strings.Join(bad, "\n"))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"ticketing/db"
+	"ticketing/events"
 )
 
 // CheckInvariants checks the money rules across the orders and payments
@@ -14,9 +15,13 @@ import (
 //
 //   - every complete order has exactly one kept (succeeded) payment;
 //   - every payment for a cancelled order is refunded;
-//   - no payment is still waiting for its refund.
+//   - no payment is still waiting for its refund;
+//   - neither file has applied more of the other's log than it holds.
 func CheckInvariants(ctx context.Context, ordersDB, paymentsDB *db.DB) error {
-	var bad []string
+	bad, err := events.CheckPositions(ctx, ordersDB, paymentsDB)
+	if err != nil {
+		return err
+	}
 	status := map[string]string{}
 	rows, err := ordersDB.Read().QueryContext(ctx, "SELECT id, status FROM orders")
 	if err != nil {
