@@ -59,6 +59,9 @@ type config struct {
 	MetricsAddr string
 
 	ReplicaURL string
+	// ReplicaSyncInterval is how often Litestream takes the new writes
+	// of each file and ships them (LITESTREAM_SYNC_INTERVAL).
+	ReplicaSyncInterval time.Duration
 
 	Limits auth.Limits
 }
@@ -121,6 +124,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	limit("SIGNUP_LIMIT", &cfg.Limits.SignUpPerIP)
 	dur("RESERVATION_TTL", &cfg.ReservationTTL)
 	dur("SWEEP_INTERVAL", &cfg.SweepInterval)
+	dur("LITESTREAM_SYNC_INTERVAL", &cfg.ReplicaSyncInterval)
 
 	switch env := getenv("APP_ENV"); env {
 	case "", "development", "test":
@@ -239,6 +243,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("replication off: LITESTREAM_REPLICA_URL is not set, so the data lives only in DATA_DIR")
 	} else if replication, err = db.NewReplication(cfg.ReplicaURL, getenv, logger); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	} else if cfg.ReplicaSyncInterval > 0 {
+		replication.SyncInterval = cfg.ReplicaSyncInterval
 	}
 	if len(args) > 1 && args[1] == "restore" {
 		return restore(ctx, cfg.DataDir, replication, args[2:], logger, stdout)

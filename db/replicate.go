@@ -28,6 +28,12 @@ import (
 // missing files, open the store, then open the app's connections; at the
 // end, sync, close the app's connections, close the store last.
 type Replication struct {
+	// SyncInterval is how often each file's new writes are read from its
+	// WAL and shipped to the replica: the bound on what a lost machine
+	// loses, about twice it at worst (the two steps tick on their own).
+	// Zero is Litestream's default, 1s for each.
+	SyncInterval time.Duration
+
 	url    *url.URL
 	getenv func(string) string
 	logger *slog.Logger
@@ -189,6 +195,10 @@ func (r *Replication) Start(ctx context.Context, files map[string]string) error 
 		}
 		d := litestream.NewDB(path)
 		d.Replica = litestream.NewReplicaWithClient(d, c)
+		if r.SyncInterval > 0 {
+			d.MonitorInterval = r.SyncInterval
+			d.Replica.SyncInterval = r.SyncInterval
+		}
 		r.dbs[name] = d
 		dbs = append(dbs, d)
 	}
