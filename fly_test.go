@@ -86,26 +86,9 @@ func TestFlyConfig(t *testing.T) {
 // volume owned by root), gives DATA_DIR to the app's user and runs the
 // server as that user.
 func TestEntrypointRunsTheServerAsTheAppUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, as the container starts")
-	}
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("no setpriv")
-	}
+	_, bin, data := entrypointDirs(t)
 	nobody, err := user.Lookup("nobody")
 	require.NoError(t, err)
-
-	// A directory the app's user can reach (t.TempDir's are root's alone).
-	root, err := os.MkdirTemp("", "ticketing-entrypoint-*")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(root) })
-	require.NoError(t, os.Chmod(root, 0o755))
-	bin := filepath.Join(root, "ticketing")
-	b, err := os.ReadFile(binary(t))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(bin, b, 0o755))
-	data := filepath.Join(root, "data")
-	require.NoError(t, os.Mkdir(data, 0o755)) // root's, like a fresh volume
 
 	srv := startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data,
 		"TICKETING_BIN="+bin, "TICKETING_USER=nobody")
@@ -130,6 +113,67 @@ func TestEntrypointRunsTheServerAsTheAppUser(t *testing.T) {
 		return nil
 	}))
 	assert.Greater(t, n, 5, "the module files were written")
+}
+
+// RESTORE=latest makes the entrypoint restore every module from the
+// replica before it serves, once: a restart with the same value serves
+// the files as they are.
+func TestEntrypointRestoresOnce(t *testing.T) {
+	root, bin, data := entrypointDirs(t)
+	replica := filepath.Join(root, "replica")
+	require.NoError(t, os.Mkdir(replica, 0o777))
+	require.NoError(t, os.Chmod(replica, 0o777))
+	env := []string{"TICKETING_BIN=" + bin, "TICKETING_USER=nobody", "LITESTREAM_REPLICA_URL=file://" + replica}
+	srv := startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data, env...)
+	signUp(t, srv, "first@example.com")
+	waitReplicated(t, srv)
+	srv.stop(t)
+
+	replaced := func() int {
+		m, err := filepath.Glob(filepath.Join(data, "*.db.replaced-*Z")) // not their -wal and -shm
+		require.NoError(t, err)
+		return len(m)
+	}
+	env = append(env, "RESTORE=latest")
+	srv = startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data, env...)
+	srv.stop(t)
+	assert.Equal(t, 5, replaced(), "every module file restored, the old ones kept aside")
+	done, err := os.ReadFile(filepath.Join(data, ".restore-done"))
+	require.NoError(t, err)
+	assert.Equal(t, "latest\n", string(done))
+
+	srv = startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data, env...)
+	c := apptest.NewClient(t, srv.URL)
+	s, err := c.Try(http.MethodPost, "/api/users/signin", map[string]string{"email": "first@example.com", "password": "password"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, s, "the restored files serve")
+	srv.stop(t)
+	assert.Equal(t, 5, replaced(), "a restart with the same RESTORE does not restore again")
+}
+
+// entrypointDirs makes a directory the app's user (nobody) can reach
+// (t.TempDir's are root's alone) with a copy of the binary and an empty
+// data directory owned by root, like a fresh volume. It skips unless the
+// test runs as root, as the container starts.
+func entrypointDirs(t *testing.T) (root, bin, data string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, as the container starts")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv")
+	}
+	root, err := os.MkdirTemp("", "ticketing-entrypoint-*")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	require.NoError(t, os.Chmod(root, 0o755))
+	bin = filepath.Join(root, "ticketing")
+	b, err := os.ReadFile(binary(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	data = filepath.Join(root, "data")
+	require.NoError(t, os.Mkdir(data, 0o755))
+	return root, bin, data
 }
 
 // The image's DATA_DIR is where fly.toml mounts the volume.

@@ -407,3 +407,93 @@ func TestHealthIs503WhileWritesFail(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 201, status, "and writes work")
 }
+
+// `ticketing restore` is the operator's restore: every module back from
+// the replica to the latest consistent cut, or to the latest before
+// -timestamp, the files that were there kept aside, and what each module
+// lost printed. It refuses while the app runs on the same DATA_DIR.
+func TestRestoreCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	vars := map[string]string{"DATA_DIR": dir, "ADDR": "127.0.0.1:0", "LITESTREAM_REPLICA_URL": "file://" + t.TempDir(), "SESSION_SECRET": strings.Repeat("r", 32)}
+	restore := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(ctx, append([]string{"ticketing", "restore"}, args...), env(vars), &out, io.Discard)
+		return out.String(), err
+	}
+
+	base, internal, stop := startRunLog(t, vars, io.Discard)
+	seller, buyer := apptest.NewClient(t, base), apptest.NewClient(t, base)
+	seller.SignUp(t, "seller@example.com", "password")
+	buyer.SignUp(t, "buyer@example.com", "password")
+	first, second := seller.Sell(t, "First", 10), seller.Sell(t, "Second", 10)
+	buyer.Order(t, first)
+	waitInSync(t, internal)
+	time.Sleep(1100 * time.Millisecond) // -timestamp has whole seconds
+	between := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	buyer.Order(t, second)
+	waitInSync(t, internal)
+
+	_, err := restore()
+	require.ErrorIs(t, err, db.ErrLocked, "no restore under a running app")
+	require.NoError(t, stop())
+
+	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339))
+	require.NoError(t, err)
+	t.Log(out)
+	assert.Contains(t, out, "restore: orders.db: restored to transaction")
+	assert.Contains(t, out, "lost 1 event: 1 order:created", "the order after the timestamp")
+	assert.Contains(t, out, "the file that was there is kept as orders.db.replaced-")
+	assert.Equal(t, 1, countOrders(t, dir))
+
+	out, err = restore()
+	require.NoError(t, err)
+	assert.Contains(t, out, "restore: orders.db: restored to transaction")
+	assert.Contains(t, out, "(log ends at 2); lost nothing of its newest copy")
+	assert.Equal(t, 2, countOrders(t, dir), "the latest cut has both orders")
+
+	// The restored files serve, and the start after a restore reconciles.
+	base, _, stop = startRunLog(t, vars, io.Discard)
+	buyer.SetBase(base)
+	var list []struct{ ID string }
+	require.Equal(t, http.StatusOK, buyer.JSON(t, http.MethodGet, "/api/orders", nil, &list))
+	assert.Len(t, list, 2)
+	require.NoError(t, stop())
+	_, err = os.Stat(filepath.Join(dir, "restored"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the restore marker goes once payments are reconciled")
+
+	_, err = restore("-timestamp", "yesterday")
+	assert.ErrorContains(t, err, "-timestamp")
+	delete(vars, "LITESTREAM_REPLICA_URL")
+	_, err = restore()
+	assert.ErrorContains(t, err, "no replica to restore from")
+}
+
+func waitInSync(t *testing.T, internal string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var h struct {
+			Replication map[string]db.ReplicaStatus `json:"replication"`
+		}
+		if _, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
+			return false
+		}
+		for _, st := range h.Replication {
+			if !st.InSync {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "replicas in sync")
+}
+
+func countOrders(t *testing.T, dir string) int {
+	t.Helper()
+	q, err := db.OpenReadOnly(filepath.Join(dir, "orders.db"))
+	require.NoError(t, err)
+	defer q.Close()
+	var n int
+	require.NoError(t, q.QueryRow("SELECT count(*) FROM orders").Scan(&n))
+	return n
+}

@@ -36,7 +36,8 @@ import (
 // RestoreOptions choose what a restore starts from.
 type RestoreOptions struct {
 	// Timestamp, when set, starts every file from its latest point synced
-	// before it, instead of its latest point.
+	// before it, instead of its latest point (the files in the data
+	// directory are then not used).
 	Timestamp time.Time
 	// UseLocal counts a module file already in the data directory as that
 	// module's latest point, unless the replica has a newer one (the
@@ -103,7 +104,11 @@ func (m ModuleCut) String() string {
 		for i, t := range types {
 			parts[i] = fmt.Sprintf("%d %s", m.Lost[t], t)
 		}
-		fmt.Fprintf(&b, "; lost %d events: %s", n, strings.Join(parts, ", "))
+		noun := "events"
+		if n == 1 {
+			noun = "event"
+		}
+		fmt.Fprintf(&b, "; lost %d %s: %s", n, noun, strings.Join(parts, ", "))
 	} else if m.Source != SourceNone {
 		b.WriteString("; lost nothing of its newest copy")
 	}
@@ -215,13 +220,13 @@ const restoredMarker = "restored"
 // in the data directory when it may stay and is not older than the
 // replica's latest.
 func (s *search) candidates(ctx context.Context, name string, opt RestoreOptions) (*candidates, error) {
-	points, err := s.r.Points(ctx, name, opt.Timestamp)
+	points, err := s.r.Points(ctx, name, !opt.Timestamp.IsZero())
 	if err != nil {
 		return nil, fmt.Errorf("restore %s.db from %s (refusing to start empty over a backup): %w", name, s.r, err)
 	}
 	m := &candidates{name: name}
 	for _, p := range points {
-		m.versions = append(m.versions, &version{txid: p})
+		m.versions = append(m.versions, &version{txid: p.TXID})
 	}
 	path := filepath.Join(s.dir, name+".db")
 	if _, err := os.Stat(path); err == nil {
@@ -229,20 +234,30 @@ func (s *search) candidates(ctx context.Context, name string, opt RestoreOptions
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	m.at = len(m.versions) - 1
 	if m.local && opt.UseLocal && opt.Timestamp.IsZero() {
 		local := &version{path: path}
 		if err := s.materialize(ctx, name, local); err != nil {
 			return nil, err
 		}
-		m.at = len(m.versions) - 1
 		if err := s.stand(ctx, m); err != nil {
 			return nil, err
 		}
 		if m.at < 0 || !newer(m.versions[m.at].pos, local.pos) {
 			m.versions = append(m.versions, local)
+			m.at++
 		}
 	}
-	m.at = len(m.versions) - 1
+	// The newest version counts what the cut loses; the search starts
+	// from the latest synced before the timestamp.
+	if !opt.Timestamp.IsZero() {
+		m.at = -1
+		for i, p := range points {
+			if p.Synced.Before(opt.Timestamp) {
+				m.at = i
+			}
+		}
+	}
 	return m, nil
 }
 
@@ -354,8 +369,12 @@ func (s *search) place(ctx context.Context, m *candidates) (ModuleCut, error) {
 	default:
 		mc.Source, mc.TXID = SourceReplica, chosen.txid
 	}
-	if newest := m.versions; len(newest) > 0 && newest[len(newest)-1] != chosen {
-		q, err := db.OpenReadOnly(newest[len(newest)-1].path)
+	if len(m.versions) > 0 && m.versions[len(m.versions)-1] != chosen {
+		newest := m.versions[len(m.versions)-1]
+		if err := s.materialize(ctx, m.name, newest); err != nil {
+			return mc, err
+		}
+		q, err := db.OpenReadOnly(newest.path)
 		if err != nil {
 			return mc, err
 		}

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,38 +116,46 @@ func (r *Replication) client(ctx context.Context, name string) (litestream.Repli
 	return c, nil
 }
 
-// Points returns the transactions the replica of one module file can be
-// restored to exactly, oldest first: the last transaction of every LTX
-// file it holds, at every level. With before set, only files synced
-// before that time count (a sync time, not a commit time: it bounds a
-// point in time, it does not order files against each other). No points
-// means the replica holds nothing of the file.
-func (r *Replication) Points(ctx context.Context, name string, before time.Time) ([]uint64, error) {
+// Point is a transaction the replica of a file can restore to exactly.
+type Point struct {
+	TXID uint64
+	// Synced is when the replica first had it: a sync time, not a commit
+	// time, so it bounds a point in time but does not order the points of
+	// different files against each other.
+	Synced time.Time
+}
+
+// Points returns the points of one module file's replica, oldest first:
+// the last transaction of every LTX file it holds, at every level. With
+// exact, the sync times are read from the files themselves (slower on
+// S3), not from the store's listing. No points means the replica holds
+// nothing of the file.
+func (r *Replication) Points(ctx context.Context, name string, exact bool) ([]Point, error) {
 	c, err := r.client(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[uint64]bool{}
+	synced := map[uint64]time.Time{}
 	for level := 0; level <= litestream.SnapshotLevel; level++ {
-		itr, err := c.LTXFiles(ctx, level, 0, !before.IsZero())
+		itr, err := c.LTXFiles(ctx, level, 0, exact)
 		if err != nil {
 			return nil, fmt.Errorf("list %s's backups at level %d: %w", name, level, err)
 		}
 		for itr.Next() {
 			f := itr.Item()
-			if before.IsZero() || f.CreatedAt.Before(before) {
-				seen[uint64(f.MaxTXID)] = true
+			if at, ok := synced[uint64(f.MaxTXID)]; !ok || f.CreatedAt.Before(at) {
+				synced[uint64(f.MaxTXID)] = f.CreatedAt
 			}
 		}
 		if err := itr.Close(); err != nil {
 			return nil, fmt.Errorf("list %s's backups at level %d: %w", name, level, err)
 		}
 	}
-	points := make([]uint64, 0, len(seen))
-	for p := range seen {
-		points = append(points, p)
+	points := make([]Point, 0, len(synced))
+	for txid, at := range synced {
+		points = append(points, Point{TXID: txid, Synced: at})
 	}
-	slices.Sort(points)
+	slices.SortFunc(points, func(a, b Point) int { return cmp.Compare(a.TXID, b.TXID) })
 	return points, nil
 }
 
