@@ -420,3 +420,42 @@ func TestKillNineWithReplication(t *testing.T) {
 	srv.stop(t)
 	checkFiles(t, dir, l)
 }
+
+// TestHealthIs503OnImmutableFiles: with the module files made immutable
+// (chattr +i, what a failing disk looks like to SQLite), /healthz answers
+// 503 within a few seconds, so the platform takes the machine out, and
+// 200 again once they are writable.
+func TestHealthIs503OnImmutableFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for chattr +i")
+	}
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("no chattr")
+	}
+	dir := t.TempDir()
+	srv := start(t, dir)
+	health := func(base string) int {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, 200, health(srv.URL))
+	files, err := filepath.Glob(filepath.Join(dir, "*.db*"))
+	require.NoError(t, err)
+	require.NoError(t, exec.Command("chattr", append([]string{"+i"}, files...)...).Run())
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			exec.Command("chattr", append([]string{"-i"}, files...)...).Run()
+			unlocked = true
+		}
+	}
+	t.Cleanup(unlock)
+	require.Eventually(t, func() bool { return health(srv.URL) == 503 && health(srv.Internal) == 503 }, 5*time.Second, 100*time.Millisecond, "503 while writes fail")
+	unlock()
+	require.Eventually(t, func() bool { return health(srv.URL) == 200 }, 5*time.Second, 100*time.Millisecond, "200 once writes work")
+	signUp(t, srv, "after@example.com")
+}
