@@ -140,13 +140,15 @@ type candidates struct {
 	name     string
 	versions []*version
 	at       int
-	local    bool // a file is in the data directory
+	local    bool   // a file is in the data directory
+	newest   uint64 // the replica's latest transaction
 }
 
 type search struct {
 	dir, stage string
 	r          *db.Replication
 	probes     int
+	seen       map[string][]*version // every version materialized, by module
 }
 
 // Restore brings every module file in dir back to the latest consistent
@@ -164,7 +166,7 @@ func Restore(ctx context.Context, dir string, r *db.Replication, opt RestoreOpti
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(stage)
-	s := &search{dir: dir, stage: stage, r: r}
+	s := &search{dir: dir, stage: stage, r: r, seen: map[string][]*version{}}
 
 	mods := make([]*candidates, len(Modules))
 	for i, name := range Modules {
@@ -234,12 +236,37 @@ func (s *search) candidates(ctx context.Context, name string, opt RestoreOptions
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	m.at = len(m.versions) - 1
+	var local *version
 	if m.local && opt.UseLocal && opt.Timestamp.IsZero() {
-		local := &version{path: path}
+		local = &version{path: path}
 		if err := s.materialize(ctx, name, local); err != nil {
 			return nil, err
 		}
+	}
+	m.at = len(m.versions) - 1
+	if err := s.stand(ctx, m); err != nil {
+		return nil, err
+	}
+	if m.at >= 0 {
+		m.newest = m.versions[m.at].txid
+	}
+	// Points a restore abandoned (the history after the point it took the
+	// file back to) are not versions of the file any more, as the markers
+	// in its newest copies say.
+	for _, v := range []*version{local, m.last()} {
+		if v == nil {
+			continue
+		}
+		resumes, err := readResumes(ctx, v.path)
+		if err != nil {
+			return nil, fmt.Errorf("restore: read %s's restore markers: %w", v.path, err)
+		}
+		for _, r := range resumes {
+			m.versions = slices.DeleteFunc(m.versions, func(v *version) bool { return v.txid > r.TXID && v.txid <= r.Abandoned })
+		}
+	}
+	m.at = len(m.versions) - 1
+	if local != nil {
 		if err := s.stand(ctx, m); err != nil {
 			return nil, err
 		}
@@ -251,14 +278,35 @@ func (s *search) candidates(ctx context.Context, name string, opt RestoreOptions
 	// The newest version counts what the cut loses; the search starts
 	// from the latest synced before the timestamp.
 	if !opt.Timestamp.IsZero() {
+		synced := map[uint64]time.Time{}
+		for _, p := range points {
+			synced[p.TXID] = p.Synced
+		}
 		m.at = -1
-		for i, p := range points {
-			if p.Synced.Before(opt.Timestamp) {
+		for i, v := range m.versions {
+			if synced[v.txid].Before(opt.Timestamp) {
 				m.at = i
 			}
 		}
 	}
 	return m, nil
+}
+
+// last is m's newest version, nil if it has none.
+func (m *candidates) last() *version {
+	if len(m.versions) == 0 {
+		return nil
+	}
+	return m.versions[len(m.versions)-1]
+}
+
+func readResumes(ctx context.Context, path string) ([]events.Resumed, error) {
+	q, err := db.OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	return events.Resumes(ctx, q)
 }
 
 // newer reports whether a is past b: a longer log, or more applied of any
@@ -333,7 +381,24 @@ func (s *search) materialize(ctx context.Context, name string, v *version) error
 		return fmt.Errorf("restore: read %s's positions: %w", v.path, err)
 	}
 	v.pos, v.ready = pos, true
+	s.seen[name] = append(s.seen[name], v)
 	return nil
+}
+
+// reach is the highest seq of name's log that any copy of any file has
+// seen: its own head, or a consumer's position in it. A log taken back
+// below it carries on above it, so no seq is used twice.
+func (s *search) reach(name string) int64 {
+	var n int64
+	for module, vs := range s.seen {
+		for _, v := range vs {
+			if module == name {
+				n = max(n, v.pos.Head)
+			}
+			n = max(n, v.pos.Applied[name])
+		}
+	}
+	return n
 }
 
 func readPositions(ctx context.Context, path string) (events.Positions, error) {
@@ -384,8 +449,25 @@ func (s *search) place(ctx context.Context, m *candidates) (ModuleCut, error) {
 			return mc, fmt.Errorf("restore: count %s's lost events: %w", m.name, err)
 		}
 	}
-	if mc.Source == SourceLocal || mc.Source == SourceNone && !m.local {
+	if mc.Source == SourceLocal || mc.Source == SourceNone {
 		return mc, nil
+	}
+	if reach := s.reach(m.name); mc.Head < reach {
+		if chosen == nil {
+			// Taken back to nothing: a new file, whose log still starts
+			// above every seq used before.
+			d, err := db.Open(ctx, filepath.Join(s.stage, "empty"), m.name, events.Migrations())
+			if err != nil {
+				return mc, err
+			}
+			if err := d.Close(); err != nil {
+				return mc, err
+			}
+			chosen = &version{path: d.Path}
+		}
+		if err := events.Resume(ctx, chosen.path, reach+1, events.Resumed{Kept: mc.Head, TXID: mc.TXID, Abandoned: m.newest}); err != nil {
+			return mc, err
+		}
 	}
 	// The -wal of a deleted file may still be there, and SQLite would
 	// apply it to whatever file takes the name: it goes aside too.

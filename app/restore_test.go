@@ -15,6 +15,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/db"
+	"ticketing/events"
 )
 
 // copyFile copies a closed module file (no -wal left after a clean close).
@@ -179,6 +180,21 @@ func TestRestoreFindsAConsistentCut(t *testing.T) {
 				assert.NotZero(t, mods[name].TXID, "%s is taken back to a point of its backup", name)
 			}
 			t.Logf("cut after %d versions, %s:\n%v", cut.Probes, cut.Took, cut.Modules)
+			for _, name := range tc.back {
+				// A log taken back carries on above every seq it had used.
+				q, err := db.OpenReadOnly(filepath.Join(probe, name+".db"))
+				require.NoError(t, err)
+				p, err := events.ReadPositions(context.Background(), q)
+				q.Close()
+				require.NoError(t, err)
+				lost := 0
+				for _, n := range mods[name].Lost {
+					lost += n
+				}
+				if lost > 0 {
+					assert.Greater(t, p.Head, mods[name].Head+int64(lost), "%s's log resumes past the seqs it lost", name)
+				}
+			}
 
 			// The start does the same on the real directory, and serves.
 			h := apptest.New(t, apptest.WithDataDir(dir), apptest.WithConfig(func(c *app.Config) { c.Replication = newReplication(t, replica) }))
