@@ -38,7 +38,7 @@ func Subscribe(c *events.Consumers, s *Store) {
 		if err != nil {
 			return err
 		}
-		return s.addOrder(ctx, tx, Order{ID: o.ID, UserID: o.UserID, Title: o.Ticket.Title, PriceCents: o.Ticket.Price, Status: orderCreated, Version: o.Version})
+		return s.addOrder(ctx, tx, order{ID: o.ID, UserID: o.UserID, Title: o.Ticket.Title, PriceCents: o.Ticket.Price, Status: orderCreated, Version: o.Version})
 	})
 	ended := func(status string) events.Handler {
 		return func(ctx context.Context, tx *db.Tx, e events.Event) error {

@@ -19,7 +19,7 @@ import (
 // built-in test gateway.
 type Gateway interface {
 	// CreateCheckoutSession starts a hosted checkout for an order.
-	CreateCheckoutSession(ctx context.Context, p CheckoutParams) (Session, error)
+	CreateCheckoutSession(ctx context.Context, p checkoutParams) (Session, error)
 	// ExpireCheckoutSession closes an open session; a session that was
 	// paid meanwhile comes back with Status "complete" and its
 	// PaymentIntent.
@@ -29,17 +29,17 @@ type Gateway interface {
 	Refund(ctx context.Context, paymentIntent, key string) (string, error)
 	// Charge creates and confirms a PaymentIntent with a card token
 	// (the seed's direct charge). A declined card is ErrDeclined.
-	Charge(ctx context.Context, p ChargeParams) (string, error)
+	Charge(ctx context.Context, p chargeParams) (string, error)
 	// RecentPaid lists the money received for our orders since a time:
 	// paid Checkout Sessions and succeeded PaymentIntents carrying an
 	// order id. Reconciliation after a restore applies any we have lost.
-	RecentPaid(ctx context.Context, since time.Time) ([]Received, error)
+	RecentPaid(ctx context.Context, since time.Time) ([]received, error)
 	// Test reports whether this is the built-in test gateway.
 	Test() bool
 }
 
-// CheckoutParams describe a Checkout Session for one order and attempt.
-type CheckoutParams struct {
+// checkoutParams describe a Checkout Session for one order and attempt.
+type checkoutParams struct {
 	OrderID     string
 	Attempt     int
 	Title       string
@@ -67,31 +67,31 @@ type Session struct {
 	Currency      string
 }
 
-// ChargeParams describe a direct charge.
-type ChargeParams struct {
+// chargeParams describe a direct charge.
+type chargeParams struct {
 	OrderID     string
 	AmountCents int64
 	Token       string // tok_visa, pm_card_visa, ...
 	Key         string // idempotency key
 }
 
-// ErrDeclined is a card the processor refused.
-var ErrDeclined = errors.New("card declined")
+// errDeclined is a card the processor refused.
+var errDeclined = errors.New("card declined")
 
 // checkoutTTL is how long a Checkout Session stays open: the minimum
 // Stripe allows. A session outliving its reservation is expired when the
 // order is cancelled, and a payment that still gets through is refunded.
 const checkoutTTL = 30 * time.Minute
 
-// StripeGateway calls the Stripe API through stripe-go, pinned to the API
+// stripeGateway calls the Stripe API through stripe-go, pinned to the API
 // version that stripe-go release ships with.
-type StripeGateway struct {
+type stripeGateway struct {
 	api *client.API
 }
 
 // NewStripeGateway returns a gateway for key. apiBase overrides Stripe's
 // URL (stripe-mock in tests); "" means Stripe.
-func NewStripeGateway(key, apiBase string) *StripeGateway {
+func NewStripeGateway(key, apiBase string) Gateway {
 	cfg := &stripe.BackendConfig{
 		HTTPClient:        &http.Client{Timeout: 30 * time.Second},
 		MaxNetworkRetries: stripe.Int64(2),
@@ -105,15 +105,15 @@ func NewStripeGateway(key, apiBase string) *StripeGateway {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
 	}
-	return &StripeGateway{api: client.New(key, backends)}
+	return &stripeGateway{api: client.New(key, backends)}
 }
 
 // Test reports false: this is the real thing.
-func (g *StripeGateway) Test() bool { return false }
+func (g *stripeGateway) Test() bool { return false }
 
 // CreateCheckoutSession creates a payment-mode session for the order's
 // price, with the order id as client_reference_id and in metadata.
-func (g *StripeGateway) CreateCheckoutSession(ctx context.Context, p CheckoutParams) (Session, error) {
+func (g *stripeGateway) CreateCheckoutSession(ctx context.Context, p checkoutParams) (Session, error) {
 	params := &stripe.CheckoutSessionParams{
 		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
 		ClientReferenceID: stripe.String(p.OrderID),
@@ -123,7 +123,7 @@ func (g *StripeGateway) CreateCheckoutSession(ctx context.Context, p CheckoutPar
 		LineItems: []*stripe.CheckoutSessionLineItemParams{{
 			Quantity: stripe.Int64(1),
 			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
-				Currency:    stripe.String(Currency),
+				Currency:    stripe.String(currency),
 				UnitAmount:  stripe.Int64(p.AmountCents),
 				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(p.Title)},
 			},
@@ -153,7 +153,7 @@ func session(s *stripe.CheckoutSession) Session {
 // ExpireCheckoutSession expires an open session. Stripe refuses to expire
 // a session that is no longer open; then the session is fetched, so a paid
 // one is reported as complete.
-func (g *StripeGateway) ExpireCheckoutSession(ctx context.Context, id string) (Session, error) {
+func (g *stripeGateway) ExpireCheckoutSession(ctx context.Context, id string) (Session, error) {
 	params := &stripe.CheckoutSessionExpireParams{}
 	params.Context = ctx
 	s, err := g.api.CheckoutSessions.Expire(id, params)
@@ -175,8 +175,8 @@ func (g *StripeGateway) ExpireCheckoutSession(ctx context.Context, id string) (S
 
 // RecentPaid pages through Checkout Sessions and PaymentIntents created
 // since the given time.
-func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Received, error) {
-	var out []Received
+func (g *stripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]received, error) {
+	var out []received
 	sp := &stripe.CheckoutSessionListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
 	sp.Context = ctx
 	sp.Filters.AddFilter("limit", "", "100")
@@ -190,7 +190,7 @@ func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Rece
 		if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid || order == "" || cs.PaymentIntent == nil {
 			continue
 		}
-		out = append(out, Received{OrderID: order, PaymentIntent: cs.PaymentIntent.ID, SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: string(cs.Currency)})
+		out = append(out, received{OrderID: order, PaymentIntent: cs.PaymentIntent.ID, SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: string(cs.Currency)})
 	}
 	if err := sessions.Err(); err != nil {
 		return nil, fmt.Errorf("list checkout sessions: %w", err)
@@ -204,7 +204,7 @@ func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Rece
 		if pi.Status != stripe.PaymentIntentStatusSucceeded || pi.Metadata["order_id"] == "" {
 			continue
 		}
-		out = append(out, Received{OrderID: pi.Metadata["order_id"], PaymentIntent: pi.ID, AmountCents: pi.Amount, Currency: string(pi.Currency)})
+		out = append(out, received{OrderID: pi.Metadata["order_id"], PaymentIntent: pi.ID, AmountCents: pi.Amount, Currency: string(pi.Currency)})
 	}
 	if err := intents.Err(); err != nil {
 		return nil, fmt.Errorf("list payment intents: %w", err)
@@ -213,7 +213,7 @@ func (g *StripeGateway) RecentPaid(ctx context.Context, since time.Time) ([]Rece
 }
 
 // Refund refunds a PaymentIntent in full.
-func (g *StripeGateway) Refund(ctx context.Context, paymentIntent, key string) (string, error) {
+func (g *stripeGateway) Refund(ctx context.Context, paymentIntent, key string) (string, error) {
 	params := &stripe.RefundParams{PaymentIntent: stripe.String(paymentIntent)}
 	params.Context = ctx
 	params.SetIdempotencyKey(key)
@@ -227,23 +227,23 @@ func (g *StripeGateway) Refund(ctx context.Context, paymentIntent, key string) (
 // Charge creates and confirms a PaymentIntent. A tok_ token (the seed's
 // Stripe.js tokens) is first turned into a card PaymentMethod; anything
 // else is taken as a PaymentMethod id (pm_card_visa).
-func (g *StripeGateway) Charge(ctx context.Context, p ChargeParams) (string, error) {
+func (g *stripeGateway) Charge(ctx context.Context, p chargeParams) (string, error) {
 	pi, err := g.confirmIntent(ctx, p)
 	if err != nil {
 		return "", err
 	}
 	if pi.Status != stripe.PaymentIntentStatusSucceeded {
-		return "", fmt.Errorf("%w: payment %s is %s", ErrDeclined, pi.ID, pi.Status)
+		return "", fmt.Errorf("%w: payment %s is %s", errDeclined, pi.ID, pi.Status)
 	}
 	return pi.ID, nil
 }
 
 // confirmIntent creates and confirms the PaymentIntent, whatever status it
 // ends in.
-func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*stripe.PaymentIntent, error) {
+func (g *stripeGateway) confirmIntent(ctx context.Context, p chargeParams) (*stripe.PaymentIntent, error) {
 	params := &stripe.PaymentIntentParams{
 		Amount:   stripe.Int64(p.AmountCents),
-		Currency: stripe.String(Currency),
+		Currency: stripe.String(currency),
 		Confirm:  stripe.Bool(true),
 		AutomaticPaymentMethods: &stripe.PaymentIntentAutomaticPaymentMethodsParams{
 			Enabled:        stripe.Bool(true),
@@ -260,7 +260,7 @@ func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*str
 		created, err := g.api.PaymentMethods.New(pm)
 		var se *stripe.Error
 		if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-			return nil, fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
+			return nil, fmt.Errorf("%w: %s", errDeclined, se.Msg)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("charge order %s: payment method from token: %w", p.OrderID, err)
@@ -274,7 +274,7 @@ func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*str
 	pi, err := g.api.PaymentIntents.New(params)
 	var se *stripe.Error
 	if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-		return nil, fmt.Errorf("%w: %s", ErrDeclined, se.Msg)
+		return nil, fmt.Errorf("%w: %s", errDeclined, se.Msg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("charge order %s: %w", p.OrderID, err)
@@ -282,57 +282,57 @@ func (g *StripeGateway) confirmIntent(ctx context.Context, p ChargeParams) (*str
 	return pi, nil
 }
 
-// TestGateway stands in for Stripe when there are no keys. Its checkout
+// testGateway stands in for Stripe when there are no keys. Its checkout
 // page is ours (/payments/test-checkout/{id}); nothing leaves the process.
-type TestGateway struct {
+type testGateway struct {
 	baseURL string
 	key     []byte
 }
 
 // NewTestGateway returns the test gateway; baseURL is the app's public URL,
 // key a secret of this install's that names its checkout sessions.
-func NewTestGateway(baseURL string, key []byte) *TestGateway {
-	return &TestGateway{baseURL: baseURL, key: key}
+func NewTestGateway(baseURL string, key []byte) Gateway {
+	return &testGateway{baseURL: baseURL, key: key}
 }
 
 // Test reports true.
-func (g *TestGateway) Test() bool { return true }
+func (g *testGateway) Test() bool { return true }
 
 // CreateCheckoutSession makes a session on the built-in checkout page. Its
 // id is a keyed hash of the order and attempt: the same for a repeated
 // request (as Stripe's idempotency key returns the same session), and
 // impossible to guess from the order id, which is public.
-func (g *TestGateway) CreateCheckoutSession(_ context.Context, p CheckoutParams) (Session, error) {
+func (g *testGateway) CreateCheckoutSession(_ context.Context, p checkoutParams) (Session, error) {
 	mac := hmac.New(sha256.New, g.key)
 	fmt.Fprintf(mac, "checkout %s %d", p.OrderID, p.Attempt)
 	id := "cs_test_" + hex.EncodeToString(mac.Sum(nil)[:20])
-	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: sessionOpen, AmountCents: p.AmountCents, Currency: Currency}, nil
+	return Session{ID: id, URL: g.baseURL + "/payments/test-checkout/" + id, Status: sessionOpen, AmountCents: p.AmountCents, Currency: currency}, nil
 }
 
 // ExpireCheckoutSession always succeeds: the test checkout page refuses to
 // pay a session that is no longer open.
-func (g *TestGateway) ExpireCheckoutSession(_ context.Context, id string) (Session, error) {
+func (g *testGateway) ExpireCheckoutSession(_ context.Context, id string) (Session, error) {
 	return Session{ID: id, Status: sessionExpired}, nil
 }
 
 // RecentPaid has nothing to report: test payments never leave the
 // process, so a restore cannot have lost one that a processor knows of.
-func (g *TestGateway) RecentPaid(context.Context, time.Time) ([]Received, error) { return nil, nil }
+func (g *testGateway) RecentPaid(context.Context, time.Time) ([]received, error) { return nil, nil }
 
 // Refund returns a made-up refund id derived from the key, so a retry
 // returns the same one.
-func (g *TestGateway) Refund(_ context.Context, _ string, key string) (string, error) {
+func (g *testGateway) Refund(_ context.Context, _ string, key string) (string, error) {
 	return "re_test_" + strings.TrimPrefix(key, "refund-"), nil
 }
 
 // Charge accepts Stripe's test tokens for a good card and declines
 // tok_chargeDeclined, as Stripe's test mode does.
-func (g *TestGateway) Charge(_ context.Context, p ChargeParams) (string, error) {
+func (g *testGateway) Charge(_ context.Context, p chargeParams) (string, error) {
 	switch p.Token {
 	case "tok_visa", "tok_mastercard", "pm_card_visa", "pm_card_mastercard":
 		return "pi_test_" + strings.TrimPrefix(p.Key, "charge-"), nil
 	case "tok_chargeDeclined", "pm_card_chargeDeclined", "tok_visa_chargeDeclined":
-		return "", fmt.Errorf("%w: test card declined", ErrDeclined)
+		return "", fmt.Errorf("%w: test card declined", errDeclined)
 	}
-	return "", fmt.Errorf("%w: unknown test token %q (use tok_visa or tok_chargeDeclined)", ErrDeclined, p.Token)
+	return "", fmt.Errorf("%w: unknown test token %q (use tok_visa or tok_chargeDeclined)", errDeclined, p.Token)
 }

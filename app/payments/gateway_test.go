@@ -20,9 +20,9 @@ import (
 // signed webhooks in the other tests.)
 func TestStripeGatewayAgainstStripeMock(t *testing.T) {
 	ctx := context.Background()
-	g := NewStripeGateway("sk_test_123", stripemock.Start(t))
+	g := NewStripeGateway("sk_test_123", stripemock.Start(t)).(*stripeGateway)
 
-	sess, err := g.CreateCheckoutSession(ctx, CheckoutParams{
+	sess, err := g.CreateCheckoutSession(ctx, checkoutParams{
 		OrderID: "6b06000000000000000000aa", Attempt: 1, Title: "Concert", AmountCents: 1050,
 		SuccessURL: "http://127.0.0.1/orders/x?paid=1", CancelURL: "http://127.0.0.1/orders/x",
 	})
@@ -38,7 +38,7 @@ func TestStripeGatewayAgainstStripeMock(t *testing.T) {
 	assert.True(t, strings.HasPrefix(refund, "re_"), refund)
 
 	for _, token := range []string{"tok_visa", "pm_card_visa"} {
-		pi, err := g.confirmIntent(ctx, ChargeParams{OrderID: "6b06000000000000000000aa", AmountCents: 1050, Token: token, Key: "charge-x-" + token})
+		pi, err := g.confirmIntent(ctx, chargeParams{OrderID: "6b06000000000000000000aa", AmountCents: 1050, Token: token, Key: "charge-x-" + token})
 		require.NoError(t, err, token)
 		assert.True(t, strings.HasPrefix(pi.ID, "pi_"), pi.ID)
 	}
@@ -61,13 +61,13 @@ func TestStripeGatewayRecentPaidAgainstStripeMock(t *testing.T) {
 // payments the store has never heard of. (A fake at the edge: stripe-mock
 // keeps no state, so it cannot report a paid session.)
 type recentGateway struct {
-	TestGateway
-	paid []Received
+	testGateway
+	paid []received
 }
 
 func (g *recentGateway) Test() bool { return false }
 
-func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]Received, error) {
+func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]received, error) {
 	return g.paid, nil
 }
 
@@ -102,7 +102,7 @@ func TestReconcile(t *testing.T) {
 	_, err = c.PollOnce(ctx)
 	require.NoError(t, err)
 
-	g.paid = []Received{
+	g.paid = []received{
 		{OrderID: live, PaymentIntent: "pi_live", AmountCents: 1000, Currency: "usd"},
 		{OrderID: gone, PaymentIntent: "pi_gone", SessionID: "cs_gone", AmountCents: 1000, Currency: "usd"},
 	}
@@ -112,11 +112,11 @@ func TestReconcile(t *testing.T) {
 	kept, err := s.ForOrder(ctx, live)
 	require.NoError(t, err)
 	require.Len(t, kept, 1)
-	assert.Equal(t, Succeeded, kept[0].Status)
-	refunded, err := s.ForOrder(ctx, gone)
+	assert.Equal(t, succeeded, kept[0].Status)
+	refundedOnes, err := s.ForOrder(ctx, gone)
 	require.NoError(t, err)
-	require.Len(t, refunded, 1)
-	assert.Equal(t, Refunded, refunded[0].Status)
+	require.Len(t, refundedOnes, 1)
+	assert.Equal(t, refunded, refundedOnes[0].Status)
 
 	n, err = s.Reconcile(ctx, time.Now().Add(-time.Hour))
 	require.NoError(t, err)

@@ -44,7 +44,7 @@ func handleAPICharge(s *Store) echo.HandlerFunc {
 		if err := problem.Fields(fields); err != nil {
 			return err
 		}
-		p, err := s.Charge(c.Request().Context(), web.CurrentUser(c).ID, in.OrderID, in.Token)
+		p, err := s.charge(c.Request().Context(), web.CurrentUser(c).ID, in.OrderID, in.Token)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func handlePay(s *Store, r *web.Renderer, baseURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		id := c.Param("id")
-		o, err := s.PayableOrder(ctx, id, web.CurrentUser(c).ID)
+		o, err := s.payableOrder(ctx, id, web.CurrentUser(c).ID)
 		if p, ok := problem.As(err); ok && p.Kind == problem.Invalid {
 			if err := r.Sessions.Flash(c, p.Message+"."); err != nil {
 				return err
@@ -72,7 +72,7 @@ func handlePay(s *Store, r *web.Renderer, baseURL string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		sess, err := s.Checkout(ctx, o, baseURL+"/orders/"+o.ID+"?paid=1", baseURL+"/orders/"+o.ID)
+		sess, err := s.checkout(ctx, o, baseURL+"/orders/"+o.ID+"?paid=1", baseURL+"/orders/"+o.ID)
 		if err != nil {
 			return err
 		}
@@ -99,9 +99,9 @@ func handleWebhook(wh *Webhook) echo.HandlerFunc {
 		}
 		err = wh.Handle(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
 		switch {
-		case errors.Is(err, ErrBadSignature):
+		case errors.Is(err, errBadSignature):
 			return problem.New(problem.Invalid, "Invalid Stripe signature")
-		case errors.Is(err, ErrMalformed):
+		case errors.Is(err, errMalformed):
 			wh.store.logger.Error("signed Stripe event that cannot be applied; answered 400 so Stripe stops retrying", "err", err)
 			return problem.New(problem.Invalid, "Malformed event")
 		case err != nil:
@@ -121,7 +121,7 @@ func userID(c echo.Context) string {
 
 func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		info, err := s.BuyersSession(c.Request().Context(), c.Param("id"), userID(c))
+		info, err := s.buyersSession(c.Request().Context(), c.Param("id"), userID(c))
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
 func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		info, err := s.BuyersSession(ctx, c.Param("id"), userID(c))
+		info, err := s.buyersSession(ctx, c.Param("id"), userID(c))
 		if err != nil {
 			return err
 		}

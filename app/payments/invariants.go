@@ -49,11 +49,11 @@ func CheckInvariants(ctx context.Context, ordersDB, paymentsDB *db.DB) error {
 			return err
 		}
 		switch {
-		case st == RefundPending:
+		case st == refundPending:
 			bad = append(bad, fmt.Sprintf("payment %s of order %s is still waiting for its refund", id, order))
-		case st == Succeeded && status[order] == "cancelled":
+		case st == succeeded && status[order] == "cancelled":
 			bad = append(bad, fmt.Sprintf("payment %s kept for cancelled order %s", id, order))
-		case st == Succeeded:
+		case st == succeeded:
 			kept[order]++
 		}
 	}

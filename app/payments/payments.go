@@ -39,8 +39,8 @@ const (
 	orderCancelled       = "cancelled"
 )
 
-// Order is the payments module's copy of an order.
-type Order struct {
+// order is the payments module's copy of an order.
+type order struct {
 	ID         string
 	UserID     string
 	Title      string
@@ -50,17 +50,17 @@ type Order struct {
 }
 
 // Payable reports whether the order can still be paid.
-func (o Order) Payable() bool { return o.Status == orderCreated || o.Status == orderAwaitingPayment }
+func (o order) Payable() bool { return o.Status == orderCreated || o.Status == orderAwaitingPayment }
 
-// Currency is the one currency the shop sells in (ISO 4217, lowercase as
+// currency is the one currency the shop sells in (ISO 4217, lowercase as
 // Stripe writes it). A payment in any other currency is refunded.
-const Currency = "usd"
+const currency = "usd"
 
 // Payment statuses.
 const (
-	Succeeded     = "succeeded"
-	RefundPending = "refund_pending"
-	Refunded      = "refunded"
+	succeeded     = "succeeded"
+	refundPending = "refund_pending"
+	refunded      = "refunded"
 )
 
 // Payment is money received for an order.
@@ -77,19 +77,19 @@ type Payment struct {
 
 // Events this module appends.
 const (
-	EventPaymentCreated  = "payment:created"
-	EventPaymentRefunded = "payment:refunded"
+	eventPaymentCreated  = "payment:created"
+	eventPaymentRefunded = "payment:refunded"
 )
 
-// PaymentCreated is the payload of payment:created (the seed's).
-type PaymentCreated struct {
+// paymentCreated is the payload of payment:created (the seed's).
+type paymentCreated struct {
 	ID       string `json:"id"`
 	OrderID  string `json:"orderId"`
 	StripeID string `json:"stripeId"`
 }
 
-// PaymentRefunded is the payload of payment:refunded.
-type PaymentRefunded struct {
+// paymentRefunded is the payload of payment:refunded.
+type paymentRefunded struct {
 	ID       string `json:"id"`
 	OrderID  string `json:"orderId"`
 	RefundID string `json:"refundId"`
@@ -97,5 +97,5 @@ type PaymentRefunded struct {
 
 // MarshalJSON is the seed's payment: {id, orderId, stripeId}.
 func (p Payment) MarshalJSON() ([]byte, error) {
-	return json.Marshal(PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
+	return json.Marshal(paymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
 }

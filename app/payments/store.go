@@ -52,48 +52,48 @@ var (
 	errAlreadyPaid   = problem.New(problem.Invalid, "Order already paid")
 )
 
-func findOrder(ctx context.Context, q db.Querier, id string) (Order, error) {
-	var o Order
+func findOrder(ctx context.Context, q db.Querier, id string) (order, error) {
+	var o order
 	err := q.QueryRowContext(ctx, "SELECT id, user_id, title, price, status, version FROM orders WHERE id = ?", id).
 		Scan(&o.ID, &o.UserID, &o.Title, &o.PriceCents, &o.Status, &o.Version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, errOrderNotFound
+		return order{}, errOrderNotFound
 	}
 	if err != nil {
-		return Order{}, fmt.Errorf("find order %s: %w", id, err)
+		return order{}, fmt.Errorf("find order %s: %w", id, err)
 	}
 	return o, nil
 }
 
-// Order returns the module's copy of an order.
-func (s *Store) Order(ctx context.Context, id string) (Order, error) {
+// order returns the module's copy of an order.
+func (s *Store) order(ctx context.Context, id string) (order, error) {
 	if !db.ValidID(id) {
-		return Order{}, errOrderNotFound
+		return order{}, errOrderNotFound
 	}
 	return findOrder(ctx, s.db.Read(), id)
 }
 
-// PayableOrder returns the user's order if it can be paid: 404, 401 (not
+// payableOrder returns the user's order if it can be paid: 404, 401 (not
 // the owner), then the status checks of the seed's payment route.
-func (s *Store) PayableOrder(ctx context.Context, id, userID string) (Order, error) {
-	o, err := s.Order(ctx, id)
+func (s *Store) payableOrder(ctx context.Context, id, userID string) (order, error) {
+	o, err := s.order(ctx, id)
 	if err != nil {
-		return Order{}, err
+		return order{}, err
 	}
 	if o.UserID != userID {
-		return Order{}, errNotYours
+		return order{}, errNotYours
 	}
 	switch o.Status {
 	case orderCancelled:
-		return Order{}, errCancelled
+		return order{}, errCancelled
 	case orderComplete:
-		return Order{}, errAlreadyPaid
+		return order{}, errAlreadyPaid
 	}
 	return o, nil
 }
 
-// Received is money Stripe (or the test gateway) says was paid.
-type Received struct {
+// received is money Stripe (or the test gateway) says was paid.
+type received struct {
 	OrderID       string
 	PaymentIntent string
 	SessionID     string
@@ -106,25 +106,25 @@ type Received struct {
 	EventType string
 }
 
-// Outcome is what recording a payment did.
-type Outcome int
+// outcome is what recording a payment did.
+type outcome int
 
 // The outcomes.
 const (
-	Duplicate Outcome = iota // seen before: nothing changed
-	Kept                     // recorded; payment:created appended
-	Refunding                // recorded for refund: the order cannot take it
+	duplicate outcome = iota // seen before: nothing changed
+	kept                     // recorded; payment:created appended
+	refunding                // recorded for refund: the order cannot take it
 )
 
-// Record records money received, once. If the order can still be paid the
+// record records money received, once. If the order can still be paid the
 // payment is kept and payment:created appended (the orders module then
 // completes the order); if the order is cancelled, unknown, or already has
 // a kept payment, the payment is recorded as refund_pending. Either way in
 // one transaction with the Stripe event id.
-func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error) {
+func (s *Store) record(ctx context.Context, r received) (Payment, outcome, error) {
 	var (
 		p   Payment
-		out Outcome
+		out outcome
 	)
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		if r.EventID != "" {
@@ -134,35 +134,35 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 				return fmt.Errorf("record stripe event %s: %w", r.EventID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				out = Duplicate
+				out = duplicate
 				p, _ = findPaymentByStripeID(ctx, tx, r.PaymentIntent)
 				return nil
 			}
 		}
 		if existing, err := findPaymentByStripeID(ctx, tx, r.PaymentIntent); err == nil {
-			p, out = existing, Duplicate // reported by another event, or reconciled
+			p, out = existing, duplicate // reported by another event, or reconciled
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 
 		now := time.Now().UTC()
-		p = Payment{ID: db.NewID(), OrderID: r.OrderID, StripeID: r.PaymentIntent, SessionID: r.SessionID, AmountCents: r.AmountCents, Status: Succeeded, CreatedAt: now}
+		p = Payment{ID: db.NewID(), OrderID: r.OrderID, StripeID: r.PaymentIntent, SessionID: r.SessionID, AmountCents: r.AmountCents, Status: succeeded, CreatedAt: now}
 		o, err := findOrder(ctx, tx, r.OrderID)
 		switch {
 		case errors.Is(err, errOrderNotFound):
-			p.Status = RefundPending
+			p.Status = refundPending
 		case err != nil:
 			return err
 		case !o.Payable():
-			p.Status = RefundPending
-		case r.AmountCents != o.PriceCents || !strings.EqualFold(r.Currency, Currency):
+			p.Status = refundPending
+		case r.AmountCents != o.PriceCents || !strings.EqualFold(r.Currency, currency):
 			// Never complete an order for less (or other money) than its
 			// price: a tampered or misconfigured session goes back.
 			s.logger.Warn("payment does not match its order's price; refunding it",
 				"order", o.ID, "payment_intent", r.PaymentIntent, "amount", r.AmountCents, "currency", r.Currency,
-				"price", o.PriceCents, "price_currency", Currency)
-			p.Status = RefundPending
+				"price", o.PriceCents, "price_currency", currency)
+			p.Status = refundPending
 		}
 		var session any
 		if p.SessionID != "" {
@@ -176,9 +176,9 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 			return err
 		}
 		err = insert()
-		if db.IsUniqueViolation(err) && p.Status == Succeeded {
+		if db.IsUniqueViolation(err) && p.Status == succeeded {
 			// The order already has a kept payment: this one goes back.
-			p.Status = RefundPending
+			p.Status = refundPending
 			err = insert()
 		}
 		if err != nil {
@@ -189,13 +189,13 @@ func (s *Store) Record(ctx context.Context, r Received) (Payment, Outcome, error
 				return fmt.Errorf("complete session %s: %w", p.SessionID, err)
 			}
 		}
-		if p.Status == RefundPending {
-			out = Refunding
+		if p.Status == refundPending {
+			out = refunding
 			tx.AfterCommit(s.wake)
 			return nil
 		}
-		out = Kept
-		_, err = s.log.Append(ctx, tx, EventPaymentCreated, p.ID, 1, PaymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
+		out = kept
+		_, err = s.log.Append(ctx, tx, eventPaymentCreated, p.ID, 1, paymentCreated{ID: p.ID, OrderID: p.OrderID, StripeID: p.StripeID})
 		return err
 	})
 	if err != nil {
@@ -211,35 +211,35 @@ type Waiter interface {
 	WaitHead(ctx context.Context, source string) error
 }
 
-// Charge is the seed's direct charge of userID's order with a card token.
+// charge is the seed's direct charge of userID's order with a card token.
 // It returns the payment only once the orders module has completed the
 // order; if the order was cancelled while the card was charged, the charge
 // is refunded and the answer is the reason (cancelled, or already paid by
 // another payment), so a client never sees both a cancelled order and a
 // successful payment. A declined card is PaymentRequired.
-func (s *Store) Charge(ctx context.Context, userID, orderID, token string) (Payment, error) {
-	o, err := s.PayableOrder(ctx, orderID, userID)
+func (s *Store) charge(ctx context.Context, userID, orderID, token string) (Payment, error) {
+	o, err := s.payableOrder(ctx, orderID, userID)
 	if err != nil {
 		return Payment{}, err
 	}
-	pi, err := s.gateway.Charge(ctx, ChargeParams{OrderID: o.ID, AmountCents: o.PriceCents, Token: token, Key: "charge-" + o.ID + "-" + token})
-	if errors.Is(err, ErrDeclined) {
+	pi, err := s.gateway.Charge(ctx, chargeParams{OrderID: o.ID, AmountCents: o.PriceCents, Token: token, Key: "charge-" + o.ID + "-" + token})
+	if errors.Is(err, errDeclined) {
 		return Payment{}, problem.New(problem.PaymentRequired, "Your card was declined")
 	}
 	if err != nil {
 		return Payment{}, err
 	}
-	p, _, err := s.Record(ctx, Received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents, Currency: Currency})
+	p, _, err := s.record(ctx, received{OrderID: o.ID, PaymentIntent: pi, AmountCents: o.PriceCents, Currency: currency})
 	if err != nil {
 		return Payment{}, err
 	}
-	if p.Status == Succeeded {
+	if p.Status == succeeded {
 		// Let orders decide, then let our copy of the order learn it.
 		s.waiter.Settle(ctx)
 		if err := s.waiter.WaitHead(ctx, "orders"); err != nil {
 			return Payment{}, err
 		}
-		if o, err = s.Order(ctx, o.ID); err != nil {
+		if o, err = s.order(ctx, o.ID); err != nil {
 			return Payment{}, err
 		}
 		if o.Status == orderComplete {
@@ -257,10 +257,10 @@ func (s *Store) Charge(ctx context.Context, userID, orderID, token string) (Paym
 			}
 		}
 	}
-	if err := s.RefundPayment(ctx, p); err != nil {
+	if err := s.refundPayment(ctx, p); err != nil {
 		s.logger.Error("refund after a refused charge failed; the worker retries", "err", err)
 	}
-	if cur, err := s.Order(ctx, o.ID); err == nil {
+	if cur, err := s.order(ctx, o.ID); err == nil {
 		o = cur // say why as of now: cancelled meanwhile, or paid by another payment
 	}
 	if o.Status == orderComplete {
@@ -291,7 +291,7 @@ func (s *Store) ForOrder(ctx context.Context, orderID string) ([]Payment, error)
 // pendingRefunds returns the payments waiting to be refunded, for the
 // worker.
 func (s *Store) pendingRefunds(ctx context.Context) ([]Payment, error) {
-	return s.payments(ctx, "SELECT "+paymentColumns+" FROM payments WHERE status = ? ORDER BY created_at LIMIT 100", RefundPending)
+	return s.payments(ctx, "SELECT "+paymentColumns+" FROM payments WHERE status = ? ORDER BY created_at LIMIT 100", refundPending)
 }
 
 // payments runs a whole query that selects paymentColumns.
@@ -312,12 +312,12 @@ func (s *Store) payments(ctx context.Context, query string, args ...any) ([]Paym
 	return out, rows.Err()
 }
 
-// RefundPayment carries out a pending refund through the gateway and
+// refundPayment carries out a pending refund through the gateway and
 // records it, appending payment:refunded. A payment that is not pending is
 // left alone; two callers at once send the same idempotency key, so Stripe
 // makes one refund, and only one of them records it.
-func (s *Store) RefundPayment(ctx context.Context, p Payment) error {
-	if p.Status != RefundPending {
+func (s *Store) refundPayment(ctx context.Context, p Payment) error {
+	if p.Status != refundPending {
 		return nil
 	}
 	refundID, err := s.gateway.Refund(ctx, p.StripeID, "refund-"+p.ID)
@@ -334,7 +334,7 @@ func (s *Store) RefundPayment(ctx context.Context, p Payment) error {
 			return nil
 		}
 		s.logger.Info("payment refunded", "payment", p.ID, "order", p.OrderID, "refund", refundID)
-		_, err = s.log.Append(ctx, tx, EventPaymentRefunded, p.ID, 2, PaymentRefunded{ID: p.ID, OrderID: p.OrderID, RefundID: refundID})
+		_, err = s.log.Append(ctx, tx, eventPaymentRefunded, p.ID, 2, paymentRefunded{ID: p.ID, OrderID: p.OrderID, RefundID: refundID})
 		return err
 	})
 }
@@ -358,14 +358,14 @@ func (s *Store) OpenSession(ctx context.Context, orderID string) (Session, int, 
 	return sess, attempts, nil
 }
 
-// Checkout returns an open Checkout Session for the order, creating one
+// checkout returns an open checkout Session for the order, creating one
 // (attempt n+1, with its own idempotency key) when there is none.
-func (s *Store) Checkout(ctx context.Context, o Order, successURL, cancelURL string) (Session, error) {
+func (s *Store) checkout(ctx context.Context, o order, successURL, cancelURL string) (Session, error) {
 	open, attempts, err := s.OpenSession(ctx, o.ID)
 	if err != nil || open.ID != "" {
 		return open, err
 	}
-	sess, err := s.gateway.CreateCheckoutSession(ctx, CheckoutParams{
+	sess, err := s.gateway.CreateCheckoutSession(ctx, checkoutParams{
 		OrderID: o.ID, Attempt: attempts + 1, Title: o.Title, AmountCents: o.PriceCents,
 		SuccessURL: successURL, CancelURL: cancelURL,
 	})
@@ -403,15 +403,15 @@ func (s *Store) Checkout(ctx context.Context, o Order, successURL, cancelURL str
 // SessionInfo is a session with its order, for the test checkout page.
 type SessionInfo struct {
 	Session Session
-	Order   Order
+	Order   order
 }
 
 var errSessionNotFound = problem.New(problem.NotFound, "Checkout session not found")
 
-// BuyersSession returns a test checkout session and its order, only to the
+// buyersSession returns a test checkout session and its order, only to the
 // order's owner: anyone else gets the same 404 as for a session that does
 // not exist, so a session's page and its Pay button are the buyer's alone.
-func (s *Store) BuyersSession(ctx context.Context, id, userID string) (SessionInfo, error) {
+func (s *Store) buyersSession(ctx context.Context, id, userID string) (SessionInfo, error) {
 	info, err := s.SessionByID(ctx, id)
 	if err != nil {
 		return SessionInfo{}, err
@@ -467,7 +467,7 @@ func (s *Store) markSessionExpired(ctx context.Context, id string) error {
 
 // addOrder adds an order to the module's copy (order:created); a repeated
 // event changes nothing.
-func (s *Store) addOrder(ctx context.Context, tx *db.Tx, o Order) error {
+func (s *Store) addOrder(ctx context.Context, tx *db.Tx, o order) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, user_id, title, price, status, version) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 		o.ID, o.UserID, o.Title, o.PriceCents, o.Status, o.Version)
 	if err != nil {
@@ -517,7 +517,7 @@ func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, id string, version in
 	work, _ := res.RowsAffected()
 	if status == orderCancelled {
 		res, err := tx.ExecContext(ctx, "UPDATE payments SET status = ?, updated_at = ? WHERE order_id = ? AND status = ?",
-			RefundPending, db.Timestamp(at), id, Succeeded)
+			refundPending, db.Timestamp(at), id, succeeded)
 		if err != nil {
 			return fmt.Errorf("refund payments of order %s: %w", id, err)
 		}

@@ -11,13 +11,13 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
-// ErrBadSignature is a webhook whose Stripe-Signature does not verify.
-var ErrBadSignature = errors.New("invalid Stripe signature")
+// errBadSignature is a webhook whose Stripe-Signature does not verify.
+var errBadSignature = errors.New("invalid Stripe signature")
 
-// ErrMalformed is a signed event that can never be applied (no data, a
+// errMalformed is a signed event that can never be applied (no data, a
 // field of the wrong type): answered 400, so Stripe stops retrying it,
 // and logged. Only a failure that a retry can cure answers 5xx.
-var ErrMalformed = errors.New("malformed Stripe event")
+var errMalformed = errors.New("malformed Stripe event")
 
 // Webhook verifies and applies Stripe's webhook deliveries.
 type Webhook struct {
@@ -70,7 +70,7 @@ func (cs checkoutSession) paymentIntent() string {
 func (w *Webhook) Handle(ctx context.Context, payload []byte, header string) error {
 	ev, err := webhook.ConstructEventWithOptions(payload, header, w.secret, webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, err)
+		return fmt.Errorf("%w: %v", errBadSignature, err)
 	}
 	if ev.APIVersion != "" && ev.APIVersion != stripe.APIVersion {
 		w.store.logger.Warn("Stripe event of another API version; applying the fields we read",
@@ -82,11 +82,11 @@ func (w *Webhook) Handle(ctx context.Context, payload []byte, header string) err
 		return nil // answered 200: events we do not use
 	}
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
-		return fmt.Errorf("%w: %s %s has no data.object", ErrMalformed, ev.Type, ev.ID)
+		return fmt.Errorf("%w: %s %s has no data.object", errMalformed, ev.Type, ev.ID)
 	}
 	var cs checkoutSession
 	if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
-		return fmt.Errorf("%w: decode %s %s: %v", ErrMalformed, ev.Type, ev.ID, err)
+		return fmt.Errorf("%w: decode %s %s: %v", errMalformed, ev.Type, ev.ID, err)
 	}
 	if cs.PaymentStatus != "paid" {
 		return nil // async methods report success later, in their own event
@@ -95,14 +95,14 @@ func (w *Webhook) Handle(ctx context.Context, payload []byte, header string) err
 		w.store.logger.Warn("paid Checkout Session without an order or payment intent; ignoring", "event", ev.ID, "session", cs.ID)
 		return nil
 	}
-	p, _, err := w.store.Record(ctx, Received{
+	p, _, err := w.store.record(ctx, received{
 		OrderID: cs.orderID(), PaymentIntent: cs.paymentIntent(), SessionID: cs.ID, AmountCents: cs.AmountTotal, Currency: cs.Currency,
 		EventID: ev.ID, EventType: string(ev.Type),
 	})
 	if err != nil {
 		return err
 	}
-	return w.store.RefundPayment(ctx, p)
+	return w.store.refundPayment(ctx, p)
 }
 
 // TestEvent builds the signed checkout.session.completed delivery the
@@ -124,7 +124,7 @@ func (w *Webhook) TestEvent(info SessionInfo) (payload []byte, header string) {
 			"status":              "complete",
 			"payment_intent":      "pi_test_" + info.Session.ID,
 			"amount_total":        info.Order.PriceCents,
-			"currency":            Currency,
+			"currency":            currency,
 		}},
 	}
 	payload, _ = json.Marshal(ev)

@@ -41,7 +41,7 @@ func (s *Store) WorkOnce(ctx context.Context) error {
 	pending, err := s.pendingRefunds(ctx)
 	keep(err)
 	for _, p := range pending {
-		keep(s.RefundPayment(ctx, p))
+		keep(s.refundPayment(ctx, p))
 	}
 	sessions, err := s.pendingExpiries(ctx)
 	keep(err)
@@ -65,11 +65,11 @@ func (s *Store) expireSession(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		p, _, err := s.Record(ctx, Received{OrderID: info.Order.ID, PaymentIntent: sess.PaymentIntent, SessionID: id, AmountCents: sess.AmountCents, Currency: sess.Currency})
+		p, _, err := s.record(ctx, received{OrderID: info.Order.ID, PaymentIntent: sess.PaymentIntent, SessionID: id, AmountCents: sess.AmountCents, Currency: sess.Currency})
 		if err != nil {
 			return err
 		}
-		return s.RefundPayment(ctx, p)
+		return s.refundPayment(ctx, p)
 	}
 	return s.markSessionExpired(ctx, id)
 }
@@ -91,15 +91,15 @@ func (s *Store) Reconcile(ctx context.Context, since time.Time) (int, error) {
 	}
 	n := 0
 	for _, r := range paid {
-		p, out, err := s.Record(ctx, r)
+		p, out, err := s.record(ctx, r)
 		if err != nil {
 			return n, fmt.Errorf("reconcile payment %s: %w", r.PaymentIntent, err)
 		}
-		if out != Duplicate {
+		if out != duplicate {
 			n++
 			s.logger.Warn("reconcile: recorded a payment we had no record of", "order", r.OrderID, "payment_intent", r.PaymentIntent)
 		}
-		if err := s.RefundPayment(ctx, p); err != nil {
+		if err := s.refundPayment(ctx, p); err != nil {
 			return n, err
 		}
 	}
