@@ -219,8 +219,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
 	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB))
-	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL)
-	a.Orders.Logger = logger
+	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL, logger)
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(cfg.Limits)
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -20,8 +21,9 @@ type Consumers struct {
 	db  *db.DB
 
 	mu       sync.Mutex
-	handlers map[string]map[string]Handler // source → type → handler
-	loops    map[string]*loop              // source → loop
+	handlers map[string]map[string]Handler      // source → type → handler
+	payloads map[string]map[string]reflect.Type // source → type → declared payload (Handle[T])
+	loops    map[string]*loop                   // source → loop
 }
 
 // Handle registers h for events of type typ from the log named source. Call

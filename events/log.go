@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,9 +23,10 @@ type Log struct {
 	head       atomic.Int64 // highest committed seq known to this process
 	waiters    atomic.Int32 // requests waiting for this log's consumers
 
-	mu      sync.Mutex
-	wakeups []chan struct{}  // one per consumer loop reading this log
-	counts  map[string]int64 // events committed by this process, by type
+	mu       sync.Mutex
+	wakeups  []chan struct{}         // one per consumer loop reading this log
+	counts   map[string]int64        // events committed by this process, by type
+	payloads map[string]reflect.Type // declared payloads, by type (Publishes)
 
 	tailMu sync.Mutex
 	tail   []Event // the latest events this process committed, by seq

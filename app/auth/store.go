@@ -35,6 +35,7 @@ func NewStore(d *db.DB, log *events.Log, cost int) *Store {
 	if err != nil {
 		panic(fmt.Sprintf("auth: bcrypt cost %d: %v", cost, err)) // a wiring bug
 	}
+	events.Publishes[UserCreated](log, EventUserCreated)
 	return &Store{db: d, log: log, cost: cost, dummyHash: dummy, sessions: sessionCache{m: map[string]cachedSession{}}}
 }
 

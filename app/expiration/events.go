@@ -2,7 +2,6 @@ package expiration
 
 import (
 	"context"
-	"fmt"
 
 	"ticketing/db"
 	"ticketing/events"
@@ -12,20 +11,12 @@ import (
 // order's deadline is scheduled; a cancelled or completed order's is
 // forgotten.
 func Subscribe(c *events.Consumers, s *Store) {
-	c.Handle("orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event) error {
-		var o orderEvent
-		if err := e.Decode(&o); err != nil {
-			return fmt.Errorf("decode %s: %w", e.Type, err)
-		}
+	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
 		return s.schedule(ctx, tx, o.ID, o.ExpiresAt)
 	})
-	forget := func(ctx context.Context, tx *db.Tx, e events.Event) error {
-		var o orderEvent
-		if err := e.Decode(&o); err != nil {
-			return fmt.Errorf("decode %s: %w", e.Type, err)
-		}
+	forget := func(ctx context.Context, tx *db.Tx, e events.Event, o orderEnded) error {
 		return s.forget(ctx, tx, o.ID)
 	}
-	c.Handle("orders", "order:cancelled", forget)
-	c.Handle("orders", "order:completed", forget)
+	events.Handle(c, "orders", "order:cancelled", forget)
+	events.Handle(c, "orders", "order:completed", forget)
 }

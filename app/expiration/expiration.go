@@ -22,16 +22,24 @@ var migrations embed.FS
 // Migrations returns expiration.db's schema.
 func Migrations() db.Migrations { return db.Embedded("expiration", migrations) }
 
-// EventExpirationComplete is appended when an order's deadline passes.
-const EventExpirationComplete = "expiration:complete"
+// eventDeadlinePassed is appended when an order's deadline passes (the
+// seed's expiration:complete).
+const eventDeadlinePassed = "expiration:complete"
 
-// Complete is the payload of expiration:complete.
-type Complete struct {
+// deadlinePassed is the payload of expiration:complete.
+type deadlinePassed struct {
 	OrderID string `json:"orderId"`
 }
 
-// orderEvent is the part of the orders module's events this module reads.
-type orderEvent struct {
-	ID        string    `json:"id"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
+// The parts of the orders module's payloads this module reads.
+type (
+	// orderCreated is order:created.
+	orderCreated struct {
+		ID        string    `json:"id"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	// orderEnded is order:cancelled and order:completed.
+	orderEnded struct {
+		ID string `json:"id"`
+	}
+)

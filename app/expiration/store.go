@@ -19,6 +19,7 @@ type Store struct {
 
 // NewStore returns the store.
 func NewStore(d *db.DB, log *events.Log) *Store {
+	events.Publishes[deadlinePassed](log, eventDeadlinePassed)
 	return &Store{db: d, log: log, Now: time.Now}
 }
 
@@ -62,7 +63,7 @@ func (s *Store) sweepBatch(ctx context.Context, now time.Time) (int, error) {
 			return err
 		}
 		for _, id := range due {
-			if _, err := s.log.Append(ctx, tx, EventExpirationComplete, id, 1, Complete{OrderID: id}); err != nil {
+			if _, err := s.log.Append(ctx, tx, eventDeadlinePassed, id, 1, deadlinePassed{OrderID: id}); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "DELETE FROM deadlines WHERE order_id = ?", id); err != nil {

@@ -70,9 +70,9 @@ func (o Order) Cancellable() bool { return o.Status != Complete && o.Status != C
 // ended at or after it) rather than by its buyer before.
 func (o Order) RanOut() bool { return o.Status == Cancelled && !o.UpdatedAt.Before(o.ExpiresAt) }
 
-// Live reports whether the order page should follow changes: anything but
+// Changing reports whether the order page should follow changes: anything but
 // a completed order can still change (a cancelled one, to refunded).
-func (o Order) Live() bool { return o.Status != Complete }
+func (o Order) Changing() bool { return o.Status != Complete }
 
 // StreamKey names the order's visible state, for its live stream.
 func (o Order) StreamKey() string { return fmt.Sprintf("%d-%t", o.Version, o.Refunded) }
@@ -102,35 +102,35 @@ func (o Order) MarshalJSON() ([]byte, error) {
 
 // Events this module appends.
 const (
-	EventOrderCreated   = "order:created"
-	EventOrderCancelled = "order:cancelled"
-	EventOrderCompleted = "order:completed"
-	// EventOrderRefunded says a payment for the order was given back (it
+	eventOrderCreated   = "order:created"
+	eventOrderCancelled = "order:cancelled"
+	eventOrderCompleted = "order:completed"
+	// eventOrderRefunded says a payment for the order was given back (it
 	// raced the order's end); the status stays what it was.
-	EventOrderRefunded = "order:refunded"
+	eventOrderRefunded = "order:refunded"
 )
 
-// TicketRef is how order events name their ticket.
-type TicketRef struct {
+// ticketRef is how order events name their ticket.
+type ticketRef struct {
 	ID    string `json:"id"`
 	Title string `json:"title,omitempty"` // set on order:created
 	Price int64  `json:"price,omitempty"` // cents; set on order:created
 }
 
-// OrderCreated is the payload of order:created.
-type OrderCreated struct {
+// orderCreated is the payload of order:created.
+type orderCreated struct {
 	ID        string    `json:"id"`
 	UserID    string    `json:"userId"`
 	Status    Status    `json:"status"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Version   int64     `json:"version"`
-	Ticket    TicketRef `json:"ticket"`
+	Ticket    ticketRef `json:"ticket"`
 }
 
-// OrderChanged is the payload of order:cancelled, order:completed and
+// orderChanged is the payload of order:cancelled, order:completed and
 // order:refunded.
-type OrderChanged struct {
+type orderChanged struct {
 	ID      string    `json:"id"`
 	Version int64     `json:"version"`
-	Ticket  TicketRef `json:"ticket"`
+	Ticket  ticketRef `json:"ticket"`
 }

@@ -248,7 +248,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { odb.Close() })
 	bus := events.NewBus(slog.New(slog.NewTextHandler(io.Discard, nil)), events.Options{})
-	st := orders.NewStore(odb, bus.Log(odb), time.Minute)
+	st := orders.NewStore(odb, bus.Log(odb), time.Minute, nil)
 	c := bus.Consumers(odb)
 	orders.Subscribe(c, st)
 	bus.Log(tdb)

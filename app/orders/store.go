@@ -20,12 +20,19 @@ type Store struct {
 	ttl time.Duration
 	// Now is the clock; tests replace it.
 	Now    func() time.Time
-	Logger *slog.Logger
+	logger *slog.Logger
 }
 
 // NewStore returns the store; ttl is the reservation window.
-func NewStore(d *db.DB, log *events.Log, ttl time.Duration) *Store {
-	return &Store{db: d, log: log, ttl: ttl, Now: time.Now, Logger: slog.Default()}
+func NewStore(d *db.DB, log *events.Log, ttl time.Duration, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	events.Publishes[orderCreated](log, eventOrderCreated)
+	for _, typ := range []string{eventOrderCancelled, eventOrderCompleted, eventOrderRefunded} {
+		events.Publishes[orderChanged](log, typ)
+	}
+	return &Store{db: d, log: log, ttl: ttl, Now: time.Now, logger: logger}
 }
 
 var (
@@ -99,9 +106,9 @@ func (s *Store) Reserve(ctx context.Context, userID, ticketID string) (Order, er
 		if err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
-		_, err = s.log.Append(ctx, tx, EventOrderCreated, o.ID, o.Version, OrderCreated{
+		_, err = s.log.Append(ctx, tx, eventOrderCreated, o.ID, o.Version, orderCreated{
 			ID: o.ID, UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version,
-			Ticket: TicketRef{ID: t.ID, Title: t.Title, Price: o.PriceCents},
+			Ticket: ticketRef{ID: t.ID, Title: t.Title, Price: o.PriceCents},
 		})
 		return err
 	})
@@ -192,7 +199,7 @@ func (s *Store) Cancel(ctx context.Context, id, userID string) (Order, error) {
 		case Cancelled:
 			return nil
 		}
-		return s.setStatus(ctx, tx, &o, Cancelled, EventOrderCancelled)
+		return s.setStatus(ctx, tx, &o, Cancelled, eventOrderCancelled)
 	})
 	if err != nil {
 		return Order{}, err
@@ -211,7 +218,7 @@ func (s *Store) setStatus(ctx context.Context, tx *db.Tx, o *Order, status Statu
 	if err != nil {
 		return fmt.Errorf("set order %s %s: %w", o.ID, status, err)
 	}
-	_, err = s.log.Append(ctx, tx, event, o.ID, o.Version, OrderChanged{ID: o.ID, Version: o.Version, Ticket: TicketRef{ID: o.Ticket.ID}})
+	_, err = s.log.Append(ctx, tx, event, o.ID, o.Version, orderChanged{ID: o.ID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
 	return err
 }
 
@@ -225,13 +232,13 @@ func (s *Store) expire(ctx context.Context, tx *db.Tx, id string) error {
 	if !o.Cancellable() {
 		return nil
 	}
-	return s.setStatus(ctx, tx, &o, Cancelled, EventOrderCancelled)
+	return s.setStatus(ctx, tx, &o, Cancelled, eventOrderCancelled)
 }
 
-// Complete marks an order paid (payment:created) inside tx. A cancelled
+// complete marks an order paid (payment:created) inside tx. A cancelled
 // order is never completed: the payments module refunds that payment.
 // Completing a complete order changes nothing.
-func (s *Store) Complete(ctx context.Context, tx *db.Tx, id string) error {
+func (s *Store) complete(ctx context.Context, tx *db.Tx, id string) error {
 	o, err := findOrder(ctx, tx, id)
 	if err != nil {
 		return fmt.Errorf("complete order %s: %w", id, err)
@@ -240,15 +247,15 @@ func (s *Store) Complete(ctx context.Context, tx *db.Tx, id string) error {
 	case Complete:
 		return nil
 	case Cancelled:
-		s.Logger.WarnContext(ctx, "payment for a cancelled order: not completing it", "order", id)
+		s.logger.WarnContext(ctx, "payment for a cancelled order: not completing it", "order", id)
 		return nil
 	}
-	return s.setStatus(ctx, tx, &o, Complete, EventOrderCompleted)
+	return s.setStatus(ctx, tx, &o, Complete, eventOrderCompleted)
 }
 
-// CompleteOrder is Complete in a transaction of its own.
+// CompleteOrder is complete in a transaction of its own.
 func (s *Store) CompleteOrder(ctx context.Context, id string) error {
-	return s.db.Tx(ctx, func(tx *db.Tx) error { return s.Complete(ctx, tx, id) })
+	return s.db.Tx(ctx, func(tx *db.Tx) error { return s.complete(ctx, tx, id) })
 }
 
 // errVersionGap means a ticket event arrived before the one it follows;
@@ -302,6 +309,6 @@ func (s *Store) markRefunded(ctx context.Context, tx *db.Tx, id string) error {
 		o.Version, db.Timestamp(o.UpdatedAt), o.ID); err != nil {
 		return fmt.Errorf("mark order %s refunded: %w", id, err)
 	}
-	_, err = s.log.Append(ctx, tx, EventOrderRefunded, o.ID, o.Version, OrderChanged{ID: o.ID, Version: o.Version, Ticket: TicketRef{ID: o.Ticket.ID}})
+	_, err = s.log.Append(ctx, tx, eventOrderRefunded, o.ID, o.Version, orderChanged{ID: o.ID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
 	return err
 }

@@ -33,10 +33,10 @@ func Migrations() db.Migrations { return db.Embedded("payments", migrations) }
 
 // Order statuses, as the orders module publishes them.
 const (
-	orderCreated         = "created"
-	orderAwaitingPayment = "awaiting:payment"
-	orderComplete        = "complete"
-	orderCancelled       = "cancelled"
+	orderStatusCreated         = "created"
+	orderStatusAwaitingPayment = "awaiting:payment"
+	orderStatusComplete        = "complete"
+	orderStatusCancelled       = "cancelled"
 )
 
 // order is the payments module's copy of an order.
@@ -50,7 +50,9 @@ type order struct {
 }
 
 // Payable reports whether the order can still be paid.
-func (o order) Payable() bool { return o.Status == orderCreated || o.Status == orderAwaitingPayment }
+func (o order) Payable() bool {
+	return o.Status == orderStatusCreated || o.Status == orderStatusAwaitingPayment
+}
 
 // currency is the one currency the shop sells in (ISO 4217, lowercase as
 // Stripe writes it). A payment in any other currency is refunded.

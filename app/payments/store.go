@@ -32,6 +32,8 @@ func NewStore(d *db.DB, log *events.Log, g Gateway, w Waiter, logger *slog.Logge
 	if logger == nil {
 		logger = slog.Default()
 	}
+	events.Publishes[paymentCreated](log, eventPaymentCreated)
+	events.Publishes[paymentRefunded](log, eventPaymentRefunded)
 	return &Store{db: d, log: log, gateway: g, waiter: w, logger: logger, kick: make(chan struct{}, 1)}
 }
 
@@ -84,9 +86,9 @@ func (s *Store) payableOrder(ctx context.Context, id, userID string) (order, err
 		return order{}, errNotYours
 	}
 	switch o.Status {
-	case orderCancelled:
+	case orderStatusCancelled:
 		return order{}, errCancelled
-	case orderComplete:
+	case orderStatusComplete:
 		return order{}, errAlreadyPaid
 	}
 	return o, nil
@@ -242,7 +244,7 @@ func (s *Store) charge(ctx context.Context, userID, orderID, token string) (Paym
 		if o, err = s.order(ctx, o.ID); err != nil {
 			return Payment{}, err
 		}
-		if o.Status == orderComplete {
+		if o.Status == orderStatusComplete {
 			return p, nil
 		}
 		// Cancelled meanwhile: the order:cancelled handler marked the
@@ -263,7 +265,7 @@ func (s *Store) charge(ctx context.Context, userID, orderID, token string) (Paym
 	if cur, err := s.order(ctx, o.ID); err == nil {
 		o = cur // say why as of now: cancelled meanwhile, or paid by another payment
 	}
-	if o.Status == orderComplete {
+	if o.Status == orderStatusComplete {
 		return Payment{}, errAlreadyPaid
 	}
 	return Payment{}, errCancelled
@@ -515,7 +517,7 @@ func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, id string, version in
 		return fmt.Errorf("expire sessions of order %s: %w", id, err)
 	}
 	work, _ := res.RowsAffected()
-	if status == orderCancelled {
+	if status == orderStatusCancelled {
 		res, err := tx.ExecContext(ctx, "UPDATE payments SET status = ?, updated_at = ? WHERE order_id = ? AND status = ?",
 			refundPending, db.Timestamp(at), id, succeeded)
 		if err != nil {

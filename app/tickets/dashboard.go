@@ -12,28 +12,28 @@ import (
 	"ticketing/events"
 )
 
-// Dashboard is the seller's view of their tickets: each one's state,
+// dashboard is the seller's view of their tickets: each one's state,
 // revenue, and sales per day.
-type Dashboard struct {
+type dashboard struct {
 	Tickets  []Ticket
 	OnSale   int
 	Reserved int
 	Sold     int
 	Revenue  int64 // cents
-	Chart    Chart
+	Chart    chart
 	Key      string // the state shown, for the live stream
 }
 
-// Chart is a bar chart of sales per day, laid out for an SVG: the last
+// chart is a bar chart of sales per day, laid out for an SVG: the last
 // chartDays days, today rightmost.
-type Chart struct {
+type chart struct {
 	Width, Height int
-	Bars          []Bar
+	Bars          []bar
 	Max           int64 // cents, the tallest bar
 }
 
-// Bar is one day.
-type Bar struct {
+// bar is one day.
+type bar struct {
 	X, Y, W, H int
 	Day        string // "24 Nov"
 	Cents      int64
@@ -48,14 +48,14 @@ const (
 )
 
 // dashboard builds the seller's dashboard as of now.
-func (s *Store) dashboard(ctx context.Context, userID string, now time.Time) (Dashboard, error) {
+func (s *Store) dashboard(ctx context.Context, userID string, now time.Time) (dashboard, error) {
 	ts, err := s.ForSeller(ctx, userID)
 	if err != nil {
-		return Dashboard{}, err
+		return dashboard{}, err
 	}
-	d := Dashboard{Tickets: ts}
+	d := dashboard{Tickets: ts}
 	var versions int64
-	perDay := make([]Bar, chartDays)
+	perDay := make([]bar, chartDays)
 	today := now.UTC().Truncate(24 * time.Hour)
 	for i := range perDay {
 		perDay[i].Day = today.AddDate(0, 0, i-chartDays+1).Format("2 Jan")
@@ -82,8 +82,8 @@ func (s *Store) dashboard(ctx context.Context, userID string, now time.Time) (Da
 }
 
 // layout places the bars: equal widths, heights proportional to revenue.
-func layout(days []Bar) Chart {
-	c := Chart{Width: chartWidth, Height: chartHeight + chartLabels}
+func layout(days []bar) chart {
+	c := chart{Width: chartWidth, Height: chartHeight + chartLabels}
 	for _, b := range days {
 		c.Max = max(c.Max, b.Cents)
 	}

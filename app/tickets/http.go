@@ -266,7 +266,7 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 // where a reload would show it.
 type liveRow struct {
 	Ticket Ticket
-	Change Change
+	Change change
 	Before string
 }
 
@@ -291,7 +291,7 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 				}
 				for _, e := range batch {
 					pos = e.Seq
-					var ch Changed
+					var ch ticketChanged
 					if err := e.Decode(&ch); err != nil {
 						return err
 					}
@@ -300,7 +300,7 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 						return err
 					}
 					row := liveRow{Ticket: t, Change: ch.Change}
-					if ch.Change == Released {
+					if ch.Change == released {
 						next, err := s.ListOnSale(ctx, ListQuery{Limit: 1, Before: encodeCursor(db.Timestamp(t.CreatedAt), t.ID)})
 						if err != nil {
 							return err

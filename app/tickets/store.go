@@ -25,6 +25,8 @@ type Store struct {
 
 // NewStore returns the store.
 func NewStore(d *db.DB, log *events.Log) *Store {
+	events.Publishes[ticketChanged](log, eventTicketCreated)
+	events.Publishes[ticketChanged](log, eventTicketUpdated)
 	return &Store{db: d, log: log, Now: time.Now}
 }
 
@@ -71,7 +73,7 @@ func (s *Store) Create(ctx context.Context, userID, title string, priceCents int
 		if err != nil {
 			return fmt.Errorf("insert ticket: %w", err)
 		}
-		_, err = s.log.Append(ctx, tx, EventTicketCreated, t.ID, t.Version, changed(t, Listed))
+		_, err = s.log.Append(ctx, tx, eventTicketCreated, t.ID, t.Version, changed(t, listed))
 		return err
 	})
 	if err != nil {
@@ -102,7 +104,7 @@ func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents
 			return problem.New(problem.Conflict, "Cannot edit a reserved ticket")
 		}
 		t.Title, t.PriceCents = title, priceCents
-		return s.save(ctx, tx, &t, Edited)
+		return s.save(ctx, tx, &t, edited)
 	})
 	if err != nil {
 		return Ticket{}, err
@@ -112,7 +114,7 @@ func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents
 
 // save bumps the version, writes t and appends ticket:updated saying what
 // changed.
-func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c Change) error {
+func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c change) error {
 	t.Version++
 	t.UpdatedAt = s.Now().UTC()
 	var orderID any
@@ -125,7 +127,7 @@ func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c Change) error 
 	if err != nil {
 		return fmt.Errorf("update ticket %s: %w", t.ID, err)
 	}
-	_, err = s.log.Append(ctx, tx, EventTicketUpdated, t.ID, t.Version, changed(*t, c))
+	_, err = s.log.Append(ctx, tx, eventTicketUpdated, t.ID, t.Version, changed(*t, c))
 	return err
 }
 
@@ -282,7 +284,7 @@ func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string, u
 		return nil
 	case "":
 		t.OrderID, t.ReservedUntil = orderID, until
-		return s.save(ctx, tx, &t, Reserved)
+		return s.save(ctx, tx, &t, reserved)
 	default:
 		// The orders module's unique index makes this impossible for live
 		// orders; if it happens the two files disagree, which must be
@@ -302,7 +304,7 @@ func (s *Store) unlock(ctx context.Context, tx *db.Tx, ticketID, orderID string)
 		return nil // already released, or held by a later order
 	}
 	t.OrderID, t.ReservedUntil = "", time.Time{}
-	return s.save(ctx, tx, &t, Released)
+	return s.save(ctx, tx, &t, released)
 }
 
 // sell marks the ticket sold to orderID (order:completed), once.
@@ -315,7 +317,7 @@ func (s *Store) sell(ctx context.Context, tx *db.Tx, ticketID, orderID string, a
 		return nil // a replay, or a ticket the orders module never gave this order
 	}
 	t.SoldAt, t.ReservedUntil = at.UTC(), time.Time{}
-	return s.save(ctx, tx, &t, Sold)
+	return s.save(ctx, tx, &t, sold)
 }
 
 // addSeller records a user's display name (user:created): the part of

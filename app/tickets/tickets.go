@@ -66,37 +66,37 @@ func (t Ticket) MarshalJSON() ([]byte, error) {
 
 // Events this module appends.
 const (
-	EventTicketCreated = "ticket:created"
-	EventTicketUpdated = "ticket:updated"
+	eventTicketCreated = "ticket:created"
+	eventTicketUpdated = "ticket:updated"
 )
 
-// Changed is the payload of ticket:created and ticket:updated: the whole
+// ticketChanged is the payload of ticket:created and ticket:updated: the whole
 // ticket after the change, and what the change was. Price is in integer
 // cents; OrderID is "" while the ticket is on sale.
-type Changed struct {
+type ticketChanged struct {
 	ID      string `json:"id"`
 	Title   string `json:"title"`
 	Price   int64  `json:"price"`
 	UserID  string `json:"userId"`
 	OrderID string `json:"orderId"`
 	Version int64  `json:"version"`
-	Change  Change `json:"change"`
+	Change  change `json:"change"`
 }
 
-// Change says what a ticket event did.
-type Change string
+// change says what a ticket event did.
+type change string
 
 // The changes.
 const (
-	Listed   Change = "listed"   // created
-	Edited   Change = "edited"   // title or price
-	Reserved Change = "reserved" // an order holds it
-	Released Change = "released" // back on sale
-	Sold     Change = "sold"
+	listed   change = "listed"   // created
+	edited   change = "edited"   // title or price
+	reserved change = "reserved" // an order holds it
+	released change = "released" // back on sale
+	sold     change = "sold"
 )
 
-func changed(t Ticket, c Change) Changed {
-	return Changed{ID: t.ID, Title: t.Title, Price: t.PriceCents, UserID: t.UserID, OrderID: t.OrderID, Version: t.Version, Change: c}
+func changed(t Ticket, c change) ticketChanged {
+	return ticketChanged{ID: t.ID, Title: t.Title, Price: t.PriceCents, UserID: t.UserID, OrderID: t.OrderID, Version: t.Version, Change: c}
 }
 
 const (

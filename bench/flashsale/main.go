@@ -562,7 +562,7 @@ func rawLimit(dir string, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	bus := events.NewBus(nil, events.Options{})
-	store := orders.NewStore(od, bus.Log(od), 15*time.Minute)
+	store := orders.NewStore(od, bus.Log(od), 15*time.Minute, nil)
 	start := time.Now()
 	done := 0
 	for done < n && time.Since(start) < d {
