@@ -22,42 +22,25 @@ func CheckInvariants(ctx context.Context, ordersDB, paymentsDB *db.DB) error {
 	if err != nil {
 		return err
 	}
-	status := map[string]string{}
-	rows, err := ordersDB.Read().QueryContext(ctx, "SELECT id, status FROM orders")
+	status, err := orderStatuses(ctx, ordersDB)
 	if err != nil {
-		return fmt.Errorf("read orders: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			rows.Close()
-			return err
-		}
-		status[id] = st
+	all, err := allPayments(ctx, paymentsDB)
+	if err != nil {
+		return err
 	}
-	rows.Close()
-
 	kept := map[string]int{}
-	rows, err = paymentsDB.Read().QueryContext(ctx, "SELECT id, order_id, status FROM payments")
-	if err != nil {
-		return fmt.Errorf("read payments: %w", err)
-	}
-	for rows.Next() {
-		var id, order, st string
-		if err := rows.Scan(&id, &order, &st); err != nil {
-			rows.Close()
-			return err
-		}
+	for _, p := range all {
 		switch {
-		case st == refundPending:
-			bad = append(bad, fmt.Sprintf("payment %s of order %s is still waiting for its refund", id, order))
-		case st == succeeded && status[order] == "cancelled":
-			bad = append(bad, fmt.Sprintf("payment %s kept for cancelled order %s", id, order))
-		case st == succeeded:
-			kept[order]++
+		case p.Status == refundPending:
+			bad = append(bad, fmt.Sprintf("payment %s of order %s is still waiting for its refund", p.ID, p.OrderID))
+		case p.Status == succeeded && status[p.OrderID] == "cancelled":
+			bad = append(bad, fmt.Sprintf("payment %s kept for cancelled order %s", p.ID, p.OrderID))
+		case p.Status == succeeded:
+			kept[p.OrderID]++
 		}
 	}
-	rows.Close()
 	for id, st := range status {
 		if st == "complete" && kept[id] != 1 {
 			bad = append(bad, fmt.Sprintf("complete order %s has %d kept payments", id, kept[id]))

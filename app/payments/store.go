@@ -534,3 +534,40 @@ func (s *Store) orderEnded(ctx context.Context, tx *db.Tx, id string, version in
 	}
 	return nil
 }
+
+// For CheckInvariants, which reads two modules' files: every payment in
+// payments.db, and every order's status in the orders module's own file.
+
+func allPayments(ctx context.Context, paymentsDB *db.DB) ([]Payment, error) {
+	rows, err := paymentsDB.Read().QueryContext(ctx, "SELECT id, order_id, status FROM payments")
+	if err != nil {
+		return nil, fmt.Errorf("read payments: %w", err)
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		var p Payment
+		if err := rows.Scan(&p.ID, &p.OrderID, &p.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func orderStatuses(ctx context.Context, ordersDB *db.DB) (map[string]string, error) {
+	rows, err := ordersDB.Read().QueryContext(ctx, "SELECT id, status FROM orders")
+	if err != nil {
+		return nil, fmt.Errorf("read orders: %w", err)
+	}
+	defer rows.Close()
+	status := map[string]string{}
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		status[id] = st
+	}
+	return status, rows.Err()
+}

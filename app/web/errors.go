@@ -64,7 +64,7 @@ func ErrorHandler(r *Renderer, logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := classify(err)
 		// Machines get JSON: the API, the health check, Stripe's webhook.
-		api := IsAPI(c) || c.Request().URL.Path == "/healthz" || strings.HasPrefix(c.Request().URL.Path, "/webhooks/")
+		api := isAPI(c) || c.Request().URL.Path == "/healthz" || strings.HasPrefix(c.Request().URL.Path, "/webhooks/")
 		status := statusOf(pageStatus, p, err)
 		if api {
 			status = statusOf(apiStatus, p, err)

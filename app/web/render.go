@@ -14,9 +14,9 @@ import (
 // csrfContextKey is where Echo's CSRF middleware leaves the token.
 var csrfContextKey = middleware.DefaultCSRFConfig.ContextKey
 
-// Page is what every page template receives: the layout's needs plus the
+// pageData is what every page template receives: the layout's needs plus the
 // page's own Data.
-type Page struct {
+type pageData struct {
 	Title   string
 	User    *User
 	CSRF    string
@@ -64,8 +64,8 @@ func (r *Renderer) Render(c echo.Context, status int, v View) error {
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-func (r *Renderer) page(c echo.Context, title string, data any) Page {
-	p := Page{
+func (r *Renderer) page(c echo.Context, title string, data any) pageData {
+	p := pageData{
 		Title:    title,
 		User:     CurrentUser(c),
 		Path:     c.Request().URL.Path,

@@ -190,7 +190,7 @@ func (m Message) encode() ([]byte, error) {
 // CSRF token, for a stream.
 func (r *Renderer) Fragment(c echo.Context, page, fragment string, data any) (string, error) {
 	var b strings.Builder
-	p := Page{User: CurrentUser(c), Path: c.Request().URL.Path, Data: data}
+	p := pageData{User: CurrentUser(c), Path: c.Request().URL.Path, Data: data}
 	p.CSRF, _ = c.Get(csrfContextKey).(string)
 	err := r.Views.Fragment(&b, page, fragment, p)
 	return b.String(), err

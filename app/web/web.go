@@ -10,17 +10,17 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// IsAPI reports whether the request is for the JSON API, which answers
+// isAPI reports whether the request is for the JSON API, which answers
 // errors as {"errors":[...]} instead of pages.
-func IsAPI(c echo.Context) bool {
+func isAPI(c echo.Context) bool {
 	return strings.HasPrefix(c.Request().URL.Path, "/api/")
 }
 
 // htmx request headers (https://htmx.org/reference/#request_headers).
 const (
 	HeaderHXRequest        = "HX-Request"
-	HeaderHXBoosted        = "HX-Boosted"
-	HeaderHXHistoryRestore = "HX-History-Restore-Request"
+	headerHXBoosted        = "HX-Boosted"
+	headerHXHistoryRestore = "HX-History-Restore-Request"
 	HeaderHXRedirect       = "HX-Redirect"
 )
 
@@ -30,6 +30,6 @@ const (
 func IsFragmentRequest(c echo.Context) bool {
 	h := c.Request().Header
 	return h.Get(HeaderHXRequest) == "true" &&
-		h.Get(HeaderHXBoosted) != "true" &&
-		h.Get(HeaderHXHistoryRestore) != "true"
+		h.Get(headerHXBoosted) != "true" &&
+		h.Get(headerHXHistoryRestore) != "true"
 }
