@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"ticketing/db"
@@ -147,8 +148,10 @@ type candidates struct {
 type search struct {
 	dir, stage string
 	r          *db.Replication
-	probes     int
-	seen       map[string][]*version // every version materialized, by module
+
+	mu     sync.Mutex // the files behind are searched at once
+	probes int
+	seen   map[string][]*version // every version materialized, by module
 }
 
 // Restore brings every module file in dir back to the latest consistent
@@ -169,10 +172,14 @@ func Restore(ctx context.Context, dir string, r *db.Replication, opt RestoreOpti
 	s := &search{dir: dir, stage: stage, r: r, seen: map[string][]*version{}}
 
 	mods := make([]*candidates, len(Modules))
+	errs := make([]error, len(Modules))
+	var wg sync.WaitGroup
 	for i, name := range Modules {
-		if mods[i], err = s.candidates(ctx, name, opt); err != nil {
-			return nil, err
-		}
+		wg.Go(func() { mods[i], errs[i] = s.candidates(ctx, name, opt) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	for {
 		files := map[string]events.Positions{}
@@ -188,10 +195,22 @@ func Restore(ctx context.Context, dir string, r *db.Replication, opt RestoreOpti
 		if len(gaps) == 0 {
 			break
 		}
-		g := gaps[0]
-		m := mods[slices.Index(Modules, g.Consumer)]
-		logger.Info("restore: taking a file back", "gap", g.String())
-		if err := s.back(ctx, m, g.Source, g.Head); err != nil {
+		// Each file behind is searched at the same time (its first gap;
+		// the next round finds any other).
+		var wg sync.WaitGroup
+		errs := make([]error, len(gaps))
+		taken := map[string]bool{}
+		for i, g := range gaps {
+			if taken[g.Consumer] {
+				continue
+			}
+			taken[g.Consumer] = true
+			m := mods[slices.Index(Modules, g.Consumer)]
+			logger.Info("restore: taking a file back", "gap", g.String())
+			wg.Go(func() { errs[i] = s.back(ctx, m, g.Source, g.Head) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
 	}
@@ -340,27 +359,61 @@ func (s *search) stand(ctx context.Context, m *candidates) error {
 // back takes m to its latest version, before the current one, that has
 // applied no more of source's log than head.
 func (s *search) back(ctx context.Context, m *candidates, source string, head int64) error {
-	lo, hi := -1, m.at // lo is fine (an empty file has applied nothing); hi is not
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		v := m.versions[mid]
-		err := s.materialize(ctx, m.name, v)
+	for {
+		at, err := s.latestFitting(ctx, m, source, head)
 		if errors.Is(err, db.ErrNoPoint) {
-			m.versions = slices.Delete(m.versions, mid, mid+1)
-			hi--
-			continue
+			continue // that version was dropped; search again
 		}
 		if err != nil {
 			return err
 		}
-		if v.pos.Applied[source] <= head {
+		m.at = at
+		return nil
+	}
+}
+
+// latestFitting finds the version back takes m to. The answer is usually a
+// point or two back (files sync a second apart), so it gallops back from
+// the current version by 1, 2, 4... versions, then bisects the last step.
+// A version the replica cannot restore exactly is dropped (ErrNoPoint).
+func (s *search) latestFitting(ctx context.Context, m *candidates, source string, head int64) (int, error) {
+	fits := func(i int) (bool, error) {
+		v := m.versions[i]
+		err := s.materialize(ctx, m.name, v)
+		if errors.Is(err, db.ErrNoPoint) {
+			m.versions = slices.Delete(m.versions, i, i+1)
+			m.at--
+		}
+		if err != nil {
+			return false, err
+		}
+		return v.pos.Applied[source] <= head, nil
+	}
+	lo, hi := -1, m.at // lo fits (an empty file has applied nothing); hi does not
+	for step := 1; hi-step > lo; step *= 2 {
+		ok, err := fits(hi - step)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = hi - step
+			break
+		}
+		hi -= step
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		ok, err := fits(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			lo = mid
 		} else {
 			hi = mid
 		}
 	}
-	m.at = lo
-	return nil
+	return lo, nil
 }
 
 // materialize restores v into the staging directory (the local file is
@@ -371,7 +424,9 @@ func (s *search) materialize(ctx context.Context, name string, v *version) error
 	}
 	if v.path == "" {
 		v.path = filepath.Join(s.stage, fmt.Sprintf("%s-%d.db", name, v.txid))
+		s.mu.Lock()
 		s.probes++
+		s.mu.Unlock()
 		if err := s.r.RestoreTo(ctx, name, v.txid, v.path); err != nil {
 			return err
 		}
@@ -381,7 +436,9 @@ func (s *search) materialize(ctx context.Context, name string, v *version) error
 		return fmt.Errorf("restore: read %s's positions: %w", v.path, err)
 	}
 	v.pos, v.ready = pos, true
+	s.mu.Lock()
 	s.seen[name] = append(s.seen[name], v)
+	s.mu.Unlock()
 	return nil
 }
 
