@@ -19,6 +19,7 @@ import (
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -199,12 +200,7 @@ func buyerOf(t *testing.T, buyers []*apptest.Client, order string) *apptest.Clie
 func checkRunningFiles(t *testing.T, dir string) {
 	t.Helper()
 	ctx := context.Background()
-	open := func(name string, m db.Migrations) *db.DB {
-		d, err := db.Open(ctx, dir, name, events.Migrations(), m)
-		require.NoError(t, err)
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	open := func(name string, m db.Migrations) *db.DB { return dbtest.Open(t, dir, name, m) }
 	od, td := open("orders", orders.Migrations()), open("tickets", tickets.Migrations())
 	ed, pd := open("expiration", expiration.Migrations()), open("payments", payments.Migrations())
 	apptest.CheckFiles(t, od, td, ed, pd, time.Now().Add(-time.Minute))

@@ -25,6 +25,7 @@ import (
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -241,12 +242,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 func checkFiles(t *testing.T, dir string, l *ledger) {
 	t.Helper()
 	ctx := context.Background()
-	open := func(name string, m db.Migrations) *db.DB {
-		d, err := db.Open(ctx, dir, name, events.Migrations(), m)
-		require.NoError(t, err)
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	open := func(name string, m db.Migrations) *db.DB { return dbtest.Open(t, dir, name, m) }
 	ordersDB := open("orders", orders.Migrations())
 	ticketsDB := open("tickets", tickets.Migrations())
 	paymentsDB := open("payments", payments.Migrations())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -155,15 +155,9 @@ func TestDisasterRestore(t *testing.T) {
 
 			assert.Equal(t, before, countRows(t, dir), "every event back, none applied twice")
 			ctx := context.Background()
-			od, err := db.Open(ctx, dir, "orders", events.Migrations(), orders.Migrations())
-			require.NoError(t, err)
-			defer od.Close()
-			td, err := db.Open(ctx, dir, "tickets", events.Migrations(), tickets.Migrations())
-			require.NoError(t, err)
-			defer td.Close()
-			pd, err := db.Open(ctx, dir, "payments", events.Migrations(), payments.Migrations())
-			require.NoError(t, err)
-			defer pd.Close()
+			od := dbtest.Open(t, dir, "orders", orders.Migrations())
+			td := dbtest.Open(t, dir, "tickets", tickets.Migrations())
+			pd := dbtest.Open(t, dir, "payments", payments.Migrations())
 			require.NoError(t, orders.CheckInvariants(ctx, od, td, time.Now()))
 			require.NoError(t, payments.CheckInvariants(ctx, od, pd))
 		})
@@ -229,11 +223,11 @@ func BenchmarkReserveWithReplication(b *testing.B) {
 			var rep *db.Replication
 			switch kind {
 			case "file":
-				r, err := db.NewReplication("file://"+b.TempDir(), os.Getenv, quietLogger)
+				r, err := db.NewReplication("file://"+b.TempDir(), os.Getenv, dbtest.Quiet)
 				require.NoError(b, err)
 				rep = r
 			case "s3":
-				r, err := db.NewReplication("s3://backups/bench?endpoint="+s3Server(b)+"&force-path-style=true", os.Getenv, quietLogger)
+				r, err := db.NewReplication("s3://backups/bench?endpoint="+s3Server(b)+"&force-path-style=true", os.Getenv, dbtest.Quiet)
 				require.NoError(b, err)
 				rep = r
 			}
@@ -267,7 +261,7 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	replica := "file://" + backups
 	dir := filepath.Join(b.TempDir(), "data")
 	open := func() *app.App {
-		rep, err := db.NewReplication(replica, os.Getenv, quietLogger)
+		rep, err := db.NewReplication(replica, os.Getenv, dbtest.Quiet)
 		require.NoError(b, err)
 		return apptest.Open(b, apptest.WithDataDir(dir), apptest.WithConfig(func(c *app.Config) { c.Replication = rep }))
 	}
@@ -303,10 +297,10 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		require.NoError(b, os.RemoveAll(dir))
-		rep, err := db.NewReplication(replica, os.Getenv, quietLogger)
+		rep, err := db.NewReplication(replica, os.Getenv, dbtest.Quiet)
 		require.NoError(b, err)
 		b.StartTimer()
-		cut, err := app.Restore(ctx, dir, rep, app.RestoreOptions{}, quietLogger)
+		cut, err := app.Restore(ctx, dir, rep, app.RestoreOptions{}, dbtest.Quiet)
 		require.NoError(b, err)
 		b.ReportMetric(float64(cut.Probes), "versions")
 		for _, m := range cut.Modules {
@@ -320,7 +314,6 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	require.Equal(b, n, countOrders(b, dir))
 }
 
-var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // A start trusts no file: an empty (0-byte), truncated or mid-file-garbage
 // module file is not a new, empty module. Without a replica the start

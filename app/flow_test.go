@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,31 +19,9 @@ import (
 	"ticketing/events"
 )
 
-type ticketJSON struct {
-	ID      string  `json:"id"`
-	Title   string  `json:"title"`
-	Price   float64 `json:"price"`
-	UserID  string  `json:"userId"`
-	Version int64   `json:"version"`
-	OrderID *string `json:"orderId"`
-}
-
-type orderJSON struct {
-	ID        string `json:"id"`
-	UserID    string `json:"userId"`
-	Status    string `json:"status"`
-	ExpiresAt string `json:"expiresAt"`
-	Version   int64  `json:"version"`
-	Ticket    struct {
-		ID    string  `json:"id"`
-		Title string  `json:"title"`
-		Price float64 `json:"price"`
-	} `json:"ticket"`
-}
-
-func createTicket(t *testing.T, cl *apptest.Client, title string, price float64) ticketJSON {
+func createTicket(t *testing.T, cl *apptest.Client, title string, price float64) apptest.TicketJSON {
 	t.Helper()
-	var tk ticketJSON
+	var tk apptest.TicketJSON
 	status := cl.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": title, "price": price}, &tk)
 	require.Equal(t, http.StatusCreated, status)
 	return tk
@@ -50,7 +29,7 @@ func createTicket(t *testing.T, cl *apptest.Client, title string, price float64)
 
 func listed(t *testing.T, cl *apptest.Client, id string) bool {
 	t.Helper()
-	var list []ticketJSON
+	var list []apptest.TicketJSON
 	require.Equal(t, http.StatusOK, cl.JSON(t, http.MethodGet, "/api/tickets", nil, &list))
 	for _, tk := range list {
 		if tk.ID == id {
@@ -78,13 +57,13 @@ func TestReadYourWritesAcrossModules(t *testing.T) {
 
 	for i := range 20 {
 		tk := createTicket(t, seller, fmt.Sprintf("Show %d", i), 20)
-		var o orderJSON
+		var o apptest.OrderJSON
 		require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o), "order right after create")
 		assert.Equal(t, "created", o.Status)
-		assert.Equal(t, float64(20), o.Ticket.Price)
+		assert.Equal(t, json.Number("20"), o.Ticket.Price)
 		assert.False(t, listed(t, buyer, tk.ID), "a reserved ticket is not listed")
 
-		var got ticketJSON
+		var got apptest.TicketJSON
 		require.Equal(t, http.StatusOK, seller.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
 		require.NotNil(t, got.OrderID)
 		assert.Equal(t, o.ID, *got.OrderID)
@@ -116,7 +95,7 @@ func TestContentionOneWinnerPerTicket(t *testing.T) {
 		for i, cl := range clients {
 			wg.Go(func() {
 				<-start
-				var o orderJSON
+				var o apptest.OrderJSON
 				statuses[i] = cl.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o)
 				orderIDs[i] = o.ID
 			})
@@ -137,7 +116,7 @@ func TestContentionOneWinnerPerTicket(t *testing.T) {
 		}
 		require.Equal(t, 1, won, "round %d: exactly one reservation", round)
 
-		var got ticketJSON
+		var got apptest.TicketJSON
 		require.Equal(t, http.StatusOK, seller.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
 		require.NotNil(t, got.OrderID, "round %d: ticket locked", round)
 		assert.Equal(t, winner, *got.OrderID, "round %d: locked to the winner's order", round)
@@ -159,20 +138,20 @@ func TestExpiry(t *testing.T) {
 
 	unpaid := createTicket(t, seller, "Unpaid", 10)
 	paid := createTicket(t, seller, "Paid", 10)
-	var o1, o2 orderJSON
+	var o1, o2 apptest.OrderJSON
 	require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": unpaid.ID}, &o1))
 	require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": paid.ID}, &o2))
 	require.NoError(t, h.App.Orders.CompleteOrder(context.Background(), o2.ID))
 
 	require.Eventually(t, func() bool {
-		var o orderJSON
+		var o apptest.OrderJSON
 		buyer.JSON(t, http.MethodGet, "/api/orders/"+o1.ID, nil, &o)
 		return o.Status == "cancelled" && listed(t, buyer, unpaid.ID)
 	}, 10*time.Second, 50*time.Millisecond, "the unpaid order expires and its ticket is back on sale")
 
 	// Well past the paid order's deadline too: still complete, still sold.
 	time.Sleep(300 * time.Millisecond)
-	var o orderJSON
+	var o apptest.OrderJSON
 	require.Equal(t, http.StatusOK, buyer.JSON(t, http.MethodGet, "/api/orders/"+o2.ID, nil, &o))
 	assert.Equal(t, "complete", o.Status)
 	assert.False(t, listed(t, buyer, paid.ID))
@@ -284,7 +263,7 @@ func TestCrashBetweenHandlerAndCommit(t *testing.T) {
 		}
 		var orderIDs []string
 		for _, id := range ids[:5] {
-			var o orderJSON
+			var o apptest.OrderJSON
 			require.Equal(t, http.StatusCreated, buyer.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": id}, &o))
 			orderIDs = append(orderIDs, o.ID)
 		}

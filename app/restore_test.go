@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -123,7 +122,7 @@ func settle(t *testing.T, a *app.App) {
 
 func newReplication(t *testing.T, url string) *db.Replication {
 	t.Helper()
-	r, err := db.NewReplication(url, os.Getenv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := db.NewReplication(url, os.Getenv, dbtest.Quiet)
 	require.NoError(t, err)
 	return r
 }

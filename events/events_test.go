@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -25,7 +24,6 @@ var countsMigrations = db.Migrations{Name: "test", FS: fstest.MapFS{
 	"0001_counts.sql": {Data: []byte("CREATE TABLE counts (subject TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT;")},
 }}
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var fast = events.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, StuckAfter: 3, WaitTimeout: 2 * time.Second}
 
@@ -41,15 +39,9 @@ type fixture struct {
 // "other", on files in dir.
 func setup(t *testing.T, dir string, opts events.Options) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	open := func(name string) *db.DB {
-		d, err := db.Open(ctx, dir, name, events.Migrations(), countsMigrations)
-		require.NoError(t, err)
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	open := func(name string) *db.DB { return dbtest.Open(t, dir, name, countsMigrations) }
 	f := &fixture{dir: dir, src: open("src"), dst: open("dst"), other: open("other")}
-	f.bus = events.NewBus(quiet, opts)
+	f.bus = events.NewBus(dbtest.Quiet, opts)
 	t.Cleanup(f.bus.Stop)
 	f.log = f.bus.Log(f.src)
 	return f
@@ -170,7 +162,7 @@ func TestDuplicateDeliveryIsANoOp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, n)
 
-	bus2 := events.NewBus(quiet, fast)
+	bus2 := events.NewBus(dbtest.Quiet, fast)
 	bus2.Log(f.src)
 	bus2.Consumers(f.dst).Handle("src", "thing:happened", count)
 	n, err = bus2.Consumers(f.dst).PollOnce(ctx)
@@ -445,13 +437,12 @@ func BenchmarkAppendApply(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	open := func(name string) *db.DB {
-		d, err := db.Open(ctx, dir, name, events.Migrations(), countsMigrations)
-		require.NoError(b, err)
+		d := dbtest.Open(b, dir, name, countsMigrations)
 		b.Cleanup(func() { d.Close() })
 		return d
 	}
 	src, dst := open("src"), open("dst")
-	bus := events.NewBus(quiet, events.Options{})
+	bus := events.NewBus(dbtest.Quiet, events.Options{})
 	log := bus.Log(src)
 	bus.Consumers(dst).Handle("src", "thing:happened", count)
 	require.NoError(b, bus.Start(ctx))
@@ -501,7 +492,7 @@ func TestRecentEventsFromMemoryMatchTheFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, fromMemory, int(appended.Load()))
 
-	other := events.NewBus(quiet, fast)
+	other := events.NewBus(dbtest.Quiet, fast)
 	t.Cleanup(other.Stop)
 	fromFile, err := other.Log(f.src).Read(ctx, 0, 10_000)
 	require.NoError(t, err)

@@ -26,6 +26,7 @@ import (
 	"ticketing/app/apptest/apiclient"
 	"ticketing/app/auth"
 	"ticketing/app/web"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -64,7 +65,7 @@ func config(t testing.TB, opts []Option) app.Config {
 		SweepInterval:  100 * time.Millisecond,
 		BcryptCost:     bcrypt.MinCost,
 		Events:         events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         dbtest.Quiet,
 		// Every test client comes from 127.0.0.1: sign-ups are not what
 		// most tests are about. The limits' own tests set them back.
 		Limits: auth.Limits{SignUpPerIP: auth.Rate{N: 100_000, Per: time.Second}, SignInPerIP: auth.Rate{N: 100_000, Per: time.Second}},

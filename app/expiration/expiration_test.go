@@ -3,8 +3,6 @@ package expiration_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,10 +11,9 @@ import (
 
 	"ticketing/app/expiration"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fixture is the expiration module with a stand-in orders module: a file
 // named "orders" whose log the test appends to.
@@ -32,15 +29,10 @@ type fixture struct {
 
 func setup(t *testing.T, dir string) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	f := &fixture{dir: dir, now: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)}
-	var err error
-	f.orders, err = db.Open(ctx, dir, "orders", events.Migrations())
-	require.NoError(t, err)
-	f.exp, err = db.Open(ctx, dir, "expiration", events.Migrations(), expiration.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { f.orders.Close(); f.exp.Close() })
-	f.bus = events.NewBus(quiet, events.Options{})
+	f.orders = dbtest.Open(t, dir, "orders")
+	f.exp = dbtest.Open(t, dir, "expiration", expiration.Migrations())
+	f.bus = events.NewBus(dbtest.Quiet, events.Options{})
 	f.bus.Log(f.orders)
 	f.store = expiration.NewStore(f.exp, f.bus.Log(f.exp))
 	f.store.Now = func() time.Time { return f.now }
@@ -154,7 +146,7 @@ func TestSweeperSweepsAtStartAfterRestart(t *testing.T) {
 
 	g := setup(t, dir)
 	g.store.Now = time.Now
-	sw, err := expiration.NewSweeper(g.store, time.Hour, quiet) // the next tick is an hour away
+	sw, err := expiration.NewSweeper(g.store, time.Hour, dbtest.Quiet) // the next tick is an hour away
 	require.NoError(t, err)
 	sw.Start()
 	t.Cleanup(func() { sw.Stop() })
@@ -168,7 +160,7 @@ func TestSweeperSweepsAtStartAfterRestart(t *testing.T) {
 func TestSweeperRunsEveryIntervalAndStops(t *testing.T) {
 	f := setup(t, t.TempDir())
 	f.store.Now = time.Now
-	sw, err := expiration.NewSweeper(f.store, 20*time.Millisecond, quiet)
+	sw, err := expiration.NewSweeper(f.store, 20*time.Millisecond, dbtest.Quiet)
 	require.NoError(t, err)
 	sw.Start()
 	f.order(t, "order:created", "soon", time.Now().Add(100*time.Millisecond))
@@ -189,11 +181,9 @@ func BenchmarkSweep10k(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
-		orders, err := db.Open(ctx, dir, "orders", events.Migrations())
-		require.NoError(b, err)
-		exp, err := db.Open(ctx, dir, "expiration", events.Migrations(), expiration.Migrations())
-		require.NoError(b, err)
-		bus := events.NewBus(quiet, events.Options{})
+		orders := dbtest.Open(b, dir, "orders")
+		exp := dbtest.Open(b, dir, "expiration", expiration.Migrations())
+		bus := events.NewBus(dbtest.Quiet, events.Options{})
 		store := expiration.NewStore(exp, bus.Log(exp))
 		c := bus.Consumers(exp)
 		expiration.Subscribe(c, store)
@@ -207,7 +197,7 @@ func BenchmarkSweep10k(b *testing.B) {
 			}
 			return nil
 		}))
-		_, err = c.PollOnce(ctx)
+		_, err := c.PollOnce(ctx)
 		require.NoError(b, err)
 		b.StartTimer()
 		n, err := store.SweepOnce(ctx)

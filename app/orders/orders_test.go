@@ -2,10 +2,7 @@ package orders_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,37 +19,14 @@ import (
 	"ticketing/app/problem"
 	"ticketing/app/web"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
-
-type orderJSON struct {
-	ID        string `json:"id"`
-	UserID    string `json:"userId"`
-	Status    string `json:"status"`
-	ExpiresAt string `json:"expiresAt"`
-	Version   int64  `json:"version"`
-	Ticket    struct {
-		ID    string          `json:"id"`
-		Title string          `json:"title"`
-		Price json.RawMessage `json:"price"`
-	} `json:"ticket"`
-}
-
-type shop struct{ *apptest.Shop }
-
-func newShop(t *testing.T, opts ...apptest.Option) shop { return shop{apptest.NewShop(t, opts...)} }
-
-func (s shop) reserve(t *testing.T, cl *apptest.Client, ticketID string) orderJSON {
-	t.Helper()
-	var o orderJSON
-	require.Equal(t, 201, cl.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, &o))
-	return o
-}
 
 func errs(items ...web.ErrorItem) []web.ErrorItem { return items }
 
 func TestOrdersAPI(t *testing.T) {
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Concert", 10.5)
 	anon := s.Client(t)
 	other := s.Client(t)
@@ -68,7 +42,7 @@ func TestOrdersAPI(t *testing.T) {
 	assert.Equal(t, 400, s.Seller.JSON(t, http.MethodPost, "/api/orders", map[string]string{"ticketId": ticketID}, nil), "not your own ticket")
 
 	before := time.Now()
-	o := s.reserve(t, s.Buyer, ticketID)
+	o := s.Reserve(t, s.Buyer, ticketID)
 	assert.Equal(t, "created", o.Status)
 	assert.Equal(t, s.BuyerUser.ID, o.UserID)
 	assert.Equal(t, int64(1), o.Version)
@@ -86,7 +60,7 @@ func TestOrdersAPI(t *testing.T) {
 	// The order keeps the price it was reserved at, even if the replica changes.
 	// GET /api/orders
 	assert.Equal(t, 401, anon.JSON(t, http.MethodGet, "/api/orders", nil, nil))
-	var list []orderJSON
+	var list []apptest.OrderJSON
 	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders", nil, &list))
 	require.Len(t, list, 1)
 	assert.Equal(t, o.ID, list[0].ID)
@@ -100,7 +74,7 @@ func TestOrdersAPI(t *testing.T) {
 	body = web.ErrorBody{}
 	assert.Equal(t, 401, other.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &body), "not the owner")
 	assert.Equal(t, "Not authorized", body.Errors[0].Message)
-	var got orderJSON
+	var got apptest.OrderJSON
 	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &got))
 	assert.Equal(t, o, got)
 
@@ -116,7 +90,7 @@ func TestOrdersAPI(t *testing.T) {
 	assert.Equal(t, int64(2), got.Version)
 
 	// Cancelled: the ticket is on sale again and someone else can buy it.
-	o2 := s.reserve(t, other, ticketID)
+	o2 := s.Reserve(t, other, ticketID)
 	require.NoError(t, s.App.Orders.CompleteOrder(context.Background(), o2.ID))
 	body = web.ErrorBody{}
 	assert.Equal(t, 400, other.JSON(t, http.MethodDelete, "/api/orders/"+o2.ID, nil, &body))
@@ -126,14 +100,14 @@ func TestOrdersAPI(t *testing.T) {
 
 // The order keeps the price it was reserved at.
 func TestPriceSnapshot(t *testing.T) {
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Concert", 20)
-	o := s.reserve(t, s.Buyer, ticketID)
+	o := s.Reserve(t, s.Buyer, ticketID)
 	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+o.ID, nil).StatusCode)
 	require.Equal(t, 200, s.Seller.JSON(t, http.MethodPut, "/api/tickets/"+ticketID, map[string]any{"title": "Concert", "price": 35}, nil))
-	o2 := s.reserve(t, s.Buyer, ticketID)
+	o2 := s.Reserve(t, s.Buyer, ticketID)
 	assert.Equal(t, "35", string(o2.Ticket.Price))
-	var first orderJSON
+	var first apptest.OrderJSON
 	require.Equal(t, 200, s.Buyer.JSON(t, http.MethodGet, "/api/orders/"+o.ID, nil, &first))
 	assert.Equal(t, "20", string(first.Ticket.Price), "the old order keeps its price")
 }
@@ -141,12 +115,12 @@ func TestPriceSnapshot(t *testing.T) {
 // What each action does from each status.
 func TestStatusTransitions(t *testing.T) {
 	ctx := context.Background()
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	st := s.App.Orders
 	ordersDB := s.App.DB("orders")
 
 	setup := func(t *testing.T, status orders.Status) string {
-		o := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show", 10))
+		o := s.Reserve(t, s.Buyer, s.Seller.Sell(t, "Show", 10))
 		switch status {
 		case orders.Complete:
 			require.NoError(t, st.CompleteOrder(ctx, o.ID))
@@ -210,7 +184,7 @@ func TestStatusTransitions(t *testing.T) {
 // the store: the partial unique index lets exactly one through.
 func TestReserveRaceAtTheStore(t *testing.T) {
 	ctx := context.Background()
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	for round := range 20 {
 		ticketID := s.Seller.Sell(t, fmt.Sprintf("Show %d", round), 10)
 		start := make(chan struct{})
@@ -241,13 +215,9 @@ func TestReserveRaceAtTheStore(t *testing.T) {
 func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	tdb, err := db.Open(ctx, dir, "tickets", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { tdb.Close() })
-	odb, err := db.Open(ctx, dir, "orders", events.Migrations(), orders.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { odb.Close() })
-	bus := events.NewBus(slog.New(slog.NewTextHandler(io.Discard, nil)), events.Options{})
+	tdb := dbtest.Open(t, dir, "tickets")
+	odb := dbtest.Open(t, dir, "orders", orders.Migrations())
+	bus := events.NewBus(dbtest.Quiet, events.Options{})
 	st := orders.NewStore(odb, bus.Log(odb), time.Minute, nil)
 	c := bus.Consumers(odb)
 	orders.Subscribe(c, st)
@@ -255,9 +225,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	bus.Log(odb) // its own log
 	// The other logs orders consumes.
 	for _, source := range []string{"expiration", "payments"} {
-		d, err := db.Open(ctx, dir, source, events.Migrations())
-		require.NoError(t, err)
-		t.Cleanup(func() { d.Close() })
+		d := dbtest.Open(t, dir, source)
 		bus.Log(d)
 	}
 
@@ -278,7 +246,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	emit("ticket:updated", 2, "two")
 	emit("ticket:updated", 2, "two again") // a repeat: ignored
 	emit("ticket:updated", 1, "stale")     // older: ignored
-	_, err = c.PollOnce(ctx)
+	_, err := c.PollOnce(ctx)
 	require.NoError(t, err)
 	got, v := title()
 	assert.Equal(t, "two", got)
@@ -294,7 +262,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 }
 
 func TestPagesPurchaseAndCancelWithoutJavaScript(t *testing.T) {
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Opera night", 42)
 
 	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
@@ -412,11 +380,11 @@ func BenchmarkReserveConflict(b *testing.B) {
 // The order page follows its order: cancelled, expired, paid and refunded
 // arrive as a new "order-status" fragment the moment they commit.
 func TestOrderStream(t *testing.T) {
-	s := newShop(t, apptest.WithConfig(func(c *app.Config) {
+	s := apptest.NewShop(t, apptest.WithConfig(func(c *app.Config) {
 		c.ReservationTTL = 2 * time.Second // time to connect before it runs out
 		c.SweepInterval = 20 * time.Millisecond
 	}))
-	cancelled := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show A", 10))
+	cancelled := s.Reserve(t, s.Buyer, s.Seller.Sell(t, "Show A", 10))
 	_, doc := s.Buyer.Get(t, "/orders/"+cancelled.ID)
 	connect := doc.Find("#order").AttrOr("sse-connect", "")
 	require.True(t, strings.HasPrefix(connect, "/orders/"+cancelled.ID+"/stream?v="), connect)
@@ -427,7 +395,7 @@ func TestOrderStream(t *testing.T) {
 	assert.Equal(t, "status", e.Event)
 	assert.Contains(t, e.Data, "This order is cancelled")
 
-	expiring := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show B", 10))
+	expiring := s.Reserve(t, s.Buyer, s.Seller.Sell(t, "Show B", 10))
 	events = s.Buyer.Stream(t, "/orders/"+expiring.ID+"/stream", "")
 	e = apptest.Next(t, events) // no ?v=: the current state first
 	assert.Contains(t, e.Data, "reserved for you")
@@ -435,7 +403,7 @@ func TestOrderStream(t *testing.T) {
 	assert.Contains(t, e.Data, "Your reservation expired")
 
 	// Paid: through the test checkout's pages.
-	paid := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show C", 10))
+	paid := s.Reserve(t, s.Buyer, s.Seller.Sell(t, "Show C", 10))
 	events = s.Buyer.Stream(t, "/orders/"+paid.ID+"/stream", "")
 	assert.Contains(t, apptest.Next(t, events).Data, "reserved for you")
 	checkout := s.Buyer.Form(t, "/orders/"+paid.ID+"/pay", nil)
@@ -447,7 +415,7 @@ func TestOrderStream(t *testing.T) {
 
 	// Refunded: the payment arrives after the order was cancelled; the
 	// open page learns it from the orders log alone.
-	late := s.reserve(t, s.Buyer, s.Seller.Sell(t, "Show D", 10))
+	late := s.Reserve(t, s.Buyer, s.Seller.Sell(t, "Show D", 10))
 	checkout = s.Buyer.Form(t, "/orders/"+late.ID+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, checkout.StatusCode)
 	loc, err = url.Parse(checkout.Header.Get("Location"))

@@ -11,6 +11,7 @@ import (
 
 	"ticketing/app/apptest/stripemock"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -76,12 +77,8 @@ func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]received, erro
 func TestReconcile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	odb, err := db.Open(ctx, dir, "orders", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { odb.Close() })
-	pdb, err := db.Open(ctx, dir, "payments", events.Migrations(), Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { pdb.Close() })
+	odb := dbtest.Open(t, dir, "orders")
+	pdb := dbtest.Open(t, dir, "payments", Migrations())
 	bus := events.NewBus(nil, events.Options{})
 	orders := bus.Log(odb)
 	g := &recentGateway{}
@@ -99,7 +96,7 @@ func TestReconcile(t *testing.T) {
 		_, err := orders.Append(ctx, tx, "order:cancelled", gone, 2, map[string]any{"id": gone, "version": 2, "ticket": map[string]any{"id": "t-" + gone}})
 		return err
 	}))
-	_, err = c.PollOnce(ctx)
+	_, err := c.PollOnce(ctx)
 	require.NoError(t, err)
 
 	g.paid = []received{

@@ -19,7 +19,6 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/apptest/stripemock"
-	"ticketing/app/orders"
 	"ticketing/app/payments"
 	"ticketing/app/web"
 	"ticketing/db"
@@ -34,37 +33,6 @@ func stripeMode(t *testing.T, apiBase string) apptest.Option {
 		c.StripeWebhookSecret = whsec
 		c.StripeAPIBase = apiBase
 	})
-}
-
-type shop struct{ *apptest.Shop }
-
-func newShop(t *testing.T, opts ...apptest.Option) shop { return shop{apptest.NewShop(t, opts...)} }
-
-// order lists a ticket and reserves it; it returns the order id.
-func (s shop) order(t *testing.T, price float64) string {
-	t.Helper()
-	return s.Buyer.Order(t, s.Seller.Sell(t, "Concert", price))
-}
-
-func (s shop) status(t *testing.T, orderID string) string {
-	t.Helper()
-	o, err := s.App.Orders.Get(context.Background(), orderID)
-	require.NoError(t, err)
-	return string(o.Status)
-}
-
-// settle waits for consumers and the payments worker to finish, then
-// checks every invariant.
-func (s shop) settle(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	for range 3 {
-		require.NoError(t, s.App.Bus.WaitIdle(ctx))
-		require.NoError(t, s.App.Payments.WorkOnce(ctx))
-	}
-	require.NoError(t, s.App.Bus.WaitIdle(ctx))
-	require.NoError(t, orders.CheckInvariants(ctx, s.App.DB("orders"), s.App.DB("tickets"), time.Now().Add(-time.Second)))
-	require.NoError(t, payments.CheckInvariants(ctx, s.App.DB("orders"), s.App.DB("payments")))
 }
 
 // completedEvent is a checkout.session.completed delivery as Stripe sends it.
@@ -102,8 +70,8 @@ func count(t *testing.T, d *db.DB, query string, args ...any) int {
 }
 
 func TestCheckoutAndWebhookWithStripe(t *testing.T) {
-	s := newShop(t, stripeMode(t, stripemock.Start(t)))
-	orderID := s.order(t, 10.5)
+	s := apptest.NewShop(t, stripeMode(t, stripemock.Start(t)))
+	orderID := s.SellAndReserve(t, 10.5)
 
 	// Pay: a Checkout Session, and the browser sent to Stripe.
 	resp := s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil)
@@ -130,7 +98,7 @@ func TestCheckoutAndWebhookWithStripe(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 400, resp.StatusCode, "no signature at all")
 	assert.Zero(t, count(t, pdb, "SELECT count(*) FROM stripe_events"))
-	assert.Equal(t, "created", s.status(t, orderID))
+	assert.Equal(t, "created", s.Status(t, orderID))
 
 	// Events we do not use: 200.
 	other, _ := json.Marshal(map[string]any{"id": "evt_other", "object": "event", "type": "customer.created", "api_version": stripe.APIVersion, "data": map[string]any{"object": map[string]any{"id": "cus_1"}}})
@@ -148,9 +116,9 @@ func TestCheckoutAndWebhookWithStripe(t *testing.T) {
 		assert.Equal(t, 200, c)
 	}
 	assert.Equal(t, 200, deliver(t, s.Harness, completedEvent("evt_0_older", sessionID, orderID, "pi_1", 1050), whsec))
-	assert.Equal(t, "complete", s.status(t, orderID), "answered after the order completed")
+	assert.Equal(t, "complete", s.Status(t, orderID), "answered after the order completed")
 	assert.Equal(t, 1, count(t, pdb, "SELECT count(*) FROM payments WHERE order_id = ?", orderID))
-	s.settle(t)
+	s.Settle(t)
 
 	_, doc := s.Buyer.Get(t, "/orders/"+orderID)
 	assert.Contains(t, doc.Find("#order-status").Text(), "Paid")
@@ -158,39 +126,39 @@ func TestCheckoutAndWebhookWithStripe(t *testing.T) {
 
 // A newer API version on the event is logged, not a lost payment.
 func TestWebhookOfAnotherAPIVersionStillApplies(t *testing.T) {
-	s := newShop(t, stripeMode(t, stripemock.Start(t)))
-	orderID := s.order(t, 20)
+	s := apptest.NewShop(t, stripeMode(t, stripemock.Start(t)))
+	orderID := s.SellAndReserve(t, 20)
 	var ev map[string]any
 	require.NoError(t, json.Unmarshal(completedEvent("evt_v", "cs_v", orderID, "pi_v", 2000), &ev))
 	ev["api_version"] = "2025-09-30.clover"
 	payload, _ := json.Marshal(ev)
 	assert.Equal(t, 200, deliver(t, s.Harness, payload, whsec))
-	assert.Equal(t, "complete", s.status(t, orderID))
+	assert.Equal(t, "complete", s.Status(t, orderID))
 }
 
 // A payment that arrives after the order expired is refunded; the order
 // stays cancelled and its page says so. Cancelling also expires the open
 // Checkout Session through the API.
 func TestLatePaymentIsRefunded(t *testing.T) {
-	s := newShop(t, stripeMode(t, stripemock.Start(t)), apptest.WithConfig(func(c *app.Config) {
+	s := apptest.NewShop(t, stripeMode(t, stripemock.Start(t)), apptest.WithConfig(func(c *app.Config) {
 		c.ReservationTTL = 300 * time.Millisecond
 		c.SweepInterval = 20 * time.Millisecond
 	}))
-	orderID := s.order(t, 30)
+	orderID := s.SellAndReserve(t, 30)
 	require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
-	require.Eventually(t, func() bool { return s.status(t, orderID) == "cancelled" }, 10*time.Second, 10*time.Millisecond)
-	s.settle(t)
+	require.Eventually(t, func() bool { return s.Status(t, orderID) == "cancelled" }, 10*time.Second, 10*time.Millisecond)
+	s.Settle(t)
 	pdb := s.App.DB("payments")
 	assert.Equal(t, 1, count(t, pdb, "SELECT count(*) FROM checkout_sessions WHERE order_id = ? AND status = 'expired'", orderID), "the open session was expired")
 
 	assert.Equal(t, 200, deliver(t, s.Harness, completedEvent("evt_late", "cs_late", orderID, "pi_late", 3000), whsec))
-	assert.Equal(t, "cancelled", s.status(t, orderID))
+	assert.Equal(t, "cancelled", s.Status(t, orderID))
 	ps, err := s.App.Payments.ForOrder(context.Background(), orderID)
 	require.NoError(t, err)
 	require.Len(t, ps, 1)
 	assert.Equal(t, "refunded", ps[0].Status)
 	assert.True(t, strings.HasPrefix(ps[0].RefundID, "re_"), ps[0].RefundID)
-	s.settle(t)
+	s.Settle(t)
 
 	_, doc := s.Buyer.Get(t, "/orders/"+orderID)
 	assert.Contains(t, doc.Find("#order-status").Text(), "your payment was refunded")
@@ -201,8 +169,8 @@ func TestLatePaymentIsRefunded(t *testing.T) {
 // API is back.
 func TestRefundFailureIsRetried(t *testing.T) {
 	dir := t.TempDir()
-	down := newShop(t, apptest.WithDataDir(dir), stripeMode(t, "http://127.0.0.1:1"))
-	orderID := down.order(t, 15)
+	down := apptest.NewShop(t, apptest.WithDataDir(dir), stripeMode(t, "http://127.0.0.1:1"))
+	orderID := down.SellAndReserve(t, 15)
 	require.Equal(t, 204, down.Buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode)
 	ev := completedEvent("evt_r", "cs_r", orderID, "pi_r", 1500)
 	assert.Equal(t, 500, deliver(t, down.Harness, ev, whsec))
@@ -224,8 +192,8 @@ func TestRefundFailureIsRetried(t *testing.T) {
 }
 
 func TestDirectChargeAPI(t *testing.T) {
-	s := newShop(t)
-	orderID := s.order(t, 12.25)
+	s := apptest.NewShop(t)
+	orderID := s.SellAndReserve(t, 12.25)
 	anon := s.Client(t)
 	other := s.Client(t)
 	other.SignUp(t, "other@example.com", "password")
@@ -242,24 +210,24 @@ func TestDirectChargeAPI(t *testing.T) {
 	e = web.ErrorBody{}
 	assert.Equal(t, 402, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_chargeDeclined"), &e))
 	assert.Equal(t, "Your card was declined", e.Errors[0].Message)
-	assert.Equal(t, "created", s.status(t, orderID))
+	assert.Equal(t, "created", s.Status(t, orderID))
 
 	var p struct{ ID, OrderID, StripeID string }
 	require.Equal(t, 201, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &p))
 	assert.Equal(t, orderID, p.OrderID)
 	assert.NotEmpty(t, p.ID)
 	assert.NotEmpty(t, p.StripeID)
-	assert.Equal(t, "complete", s.status(t, orderID), "201 only once the order is complete")
+	assert.Equal(t, "complete", s.Status(t, orderID), "201 only once the order is complete")
 	e = web.ErrorBody{}
 	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(orderID, "tok_visa"), &e))
 	assert.Equal(t, "Order already paid", e.Errors[0].Message)
 
-	cancelled := s.order(t, 5)
+	cancelled := s.SellAndReserve(t, 5)
 	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+cancelled, nil).StatusCode)
 	e = web.ErrorBody{}
 	assert.Equal(t, 400, s.Buyer.JSON(t, http.MethodPost, "/api/payments", body(cancelled, "tok_visa"), &e))
 	assert.Equal(t, "Cannot pay for an cancelled order", e.Errors[0].Message)
-	s.settle(t)
+	s.Settle(t)
 }
 
 // Cancel and pay at the same instant, 30 times, half through the webhook
@@ -267,12 +235,12 @@ func TestDirectChargeAPI(t *testing.T) {
 // kept payment, or cancelled with every payment refunded, and no client
 // saw both a successful cancel and a successful payment.
 func TestCancelPaymentRace(t *testing.T) {
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	ctx := context.Background()
 	outcomes := map[string]int{}
 	defer func() { t.Log(outcomes) }()
 	for round := range 30 {
-		orderID := s.order(t, 10)
+		orderID := s.SellAndReserve(t, 10)
 		var sessionInfo payments.SessionInfo
 		if round%2 == 0 {
 			require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil).StatusCode)
@@ -304,9 +272,9 @@ func TestCancelPaymentRace(t *testing.T) {
 		})
 		close(start)
 		wg.Wait()
-		s.settle(t)
+		s.Settle(t)
 
-		status := s.status(t, orderID)
+		status := s.Status(t, orderID)
 		ps, err := s.App.Payments.ForOrder(ctx, orderID)
 		require.NoError(t, err)
 		outcomes[fmt.Sprintf("%s cancel=%d pay=%d payments=%d", status, cancelStatus, payStatus, len(ps))]++
@@ -332,7 +300,7 @@ func TestCancelPaymentRace(t *testing.T) {
 // The whole test-mode flow through the pages, as a browser without
 // JavaScript does it: reserve, Pay, the test checkout, back to a paid order.
 func TestTestModeCheckoutThroughPages(t *testing.T) {
-	s := newShop(t)
+	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Jazz", 25)
 	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -358,7 +326,7 @@ func TestTestModeCheckoutThroughPages(t *testing.T) {
 	// Paying twice (a double click) is one payment.
 	resp = s.Buyer.Form(t, checkout.Path+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	s.settle(t)
+	s.Settle(t)
 	ps, err := s.App.Payments.ForOrder(context.Background(), strings.TrimPrefix(orderPage, "/orders/"))
 	require.NoError(t, err)
 	assert.Len(t, ps, 1)
@@ -366,8 +334,8 @@ func TestTestModeCheckoutThroughPages(t *testing.T) {
 
 // Two Pay clicks at once make one Checkout Session, not an error.
 func TestDoubleClickOnPay(t *testing.T) {
-	s := newShop(t)
-	orderID := s.order(t, 10)
+	s := apptest.NewShop(t)
+	orderID := s.SellAndReserve(t, 10)
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	locations := make([]string, 2)

@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v76"
 
+	"ticketing/app/apptest"
 	"ticketing/app/apptest/stripemock"
 )
 
 // checkoutPath presses Pay on the buyer's order and returns the test
 // checkout page it leads to.
-func checkoutPath(t *testing.T, s shop, orderID string) string {
+func checkoutPath(t *testing.T, s *apptest.Shop, orderID string) string {
 	t.Helper()
 	resp := s.Buyer.Form(t, "/orders/"+orderID+"/pay", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -30,8 +31,8 @@ func checkoutPath(t *testing.T, s shop, orderID string) string {
 // who has its address can neither see nor pay it, and its id says nothing
 // about the (public) order id.
 func TestTestCheckoutBelongsToItsBuyer(t *testing.T) {
-	s := newShop(t)
-	orderID := s.order(t, 500)
+	s := apptest.NewShop(t)
+	orderID := s.SellAndReserve(t, 500)
 	path := checkoutPath(t, s, orderID)
 	assert.NotContains(t, path, orderID, "the session id is not derived from the order id")
 
@@ -49,22 +50,22 @@ func TestTestCheckoutBelongsToItsBuyer(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, who.get(), who.name+" sees the page")
 		assert.Equal(t, http.StatusNotFound, who.pay(), who.name+" pays")
 	}
-	s.settle(t)
-	assert.Equal(t, "created", s.status(t, orderID), "nobody but the buyer paid")
+	s.Settle(t)
+	assert.Equal(t, "created", s.Status(t, orderID), "nobody but the buyer paid")
 
 	// The old, guessable name is no session at all.
 	r, _ := s.Buyer.Get(t, "/payments/test-checkout/cs_test_"+orderID+"_1")
 	assert.Equal(t, http.StatusNotFound, r.StatusCode)
 	// The buyer can.
 	require.Equal(t, http.StatusSeeOther, s.Buyer.Form(t, path+"/pay", nil).StatusCode)
-	s.settle(t)
-	assert.Equal(t, "complete", s.status(t, orderID))
+	s.Settle(t)
+	assert.Equal(t, "complete", s.Status(t, orderID))
 }
 
 // A payment for less than the order's price, or in another currency, does
 // not complete the order: it is recorded and refunded.
 func TestPaymentThatDoesNotMatchThePriceIsRefunded(t *testing.T) {
-	s := newShop(t, stripeMode(t, stripemock.Start(t)))
+	s := apptest.NewShop(t, stripeMode(t, stripemock.Start(t)))
 	for _, tt := range []struct {
 		name     string
 		amount   int64
@@ -76,14 +77,14 @@ func TestPaymentThatDoesNotMatchThePriceIsRefunded(t *testing.T) {
 		{"no currency", 2000, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			orderID := s.order(t, 20)
+			orderID := s.SellAndReserve(t, 20)
 			var ev map[string]any
 			require.NoError(t, json.Unmarshal(completedEvent("evt_"+orderID, "cs_"+orderID, orderID, "pi_"+orderID, tt.amount), &ev))
 			ev["data"].(map[string]any)["object"].(map[string]any)["currency"] = tt.currency
 			payload, _ := json.Marshal(ev)
 			assert.Equal(t, 200, deliver(t, s.Harness, payload, whsec))
-			s.settle(t)
-			assert.Equal(t, "created", s.status(t, orderID), "the order is still unpaid")
+			s.Settle(t)
+			assert.Equal(t, "created", s.Status(t, orderID), "the order is still unpaid")
 			ps, err := s.App.Payments.ForOrder(t.Context(), orderID)
 			require.NoError(t, err)
 			require.Len(t, ps, 1, "the payment is recorded")
@@ -91,17 +92,17 @@ func TestPaymentThatDoesNotMatchThePriceIsRefunded(t *testing.T) {
 		})
 	}
 	// The right amount still completes an order.
-	orderID := s.order(t, 20)
+	orderID := s.SellAndReserve(t, 20)
 	assert.Equal(t, 200, deliver(t, s.Harness, completedEvent("evt_ok", "cs_ok", orderID, "pi_ok", 2000), whsec))
-	s.settle(t)
-	assert.Equal(t, "complete", s.status(t, orderID))
+	s.Settle(t)
+	assert.Equal(t, "complete", s.Status(t, orderID))
 }
 
 // A signed event that can never be applied is a 400 (Stripe stops
 // retrying), never a 500 or a panic; nothing is recorded.
 func TestMalformedSignedWebhookIs400(t *testing.T) {
-	s := newShop(t, stripeMode(t, stripemock.Start(t)))
-	orderID := s.order(t, 20)
+	s := apptest.NewShop(t, stripeMode(t, stripemock.Start(t)))
+	orderID := s.SellAndReserve(t, 20)
 	event := func(data any) []byte {
 		b, _ := json.Marshal(map[string]any{"id": "evt_bad", "object": "event", "api_version": stripe.APIVersion,
 			"type": "checkout.session.completed", "data": data})
@@ -125,5 +126,5 @@ func TestMalformedSignedWebhookIs400(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, deliver(t, s.Harness, payload, whsec), name)
 	}
 	assert.Zero(t, count(t, s.App.DB("payments"), "SELECT count(*) FROM payments"))
-	assert.Equal(t, "created", s.status(t, orderID))
+	assert.Equal(t, "created", s.Status(t, orderID))
 }

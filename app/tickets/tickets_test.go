@@ -2,6 +2,7 @@ package tickets_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 )
 
@@ -63,15 +65,6 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-type ticketJSON struct {
-	ID      string  `json:"id"`
-	Title   string  `json:"title"`
-	Price   float64 `json:"price"`
-	UserID  string  `json:"userId"`
-	Version int64   `json:"version"`
-	OrderID *string `json:"orderId"`
-}
-
 func TestCreateAPI(t *testing.T) {
 	h := apptest.New(t)
 	anon := h.Client(t)
@@ -104,10 +97,10 @@ func TestCreateAPI(t *testing.T) {
 		assert.Equal(t, tt.errors, body.Errors, tt.name)
 	}
 
-	var tk ticketJSON
+	var tk apptest.TicketJSON
 	require.Equal(t, 201, cl.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "  Concert  ", "price": 10.55}, &tk))
 	assert.Equal(t, "Concert", tk.Title)
-	assert.Equal(t, 10.55, tk.Price)
+	assert.Equal(t, json.Number("10.55"), tk.Price)
 	assert.Equal(t, u.ID, tk.UserID)
 	assert.Equal(t, int64(1), tk.Version)
 	assert.Nil(t, tk.OrderID)
@@ -118,7 +111,7 @@ func TestCreateAPI(t *testing.T) {
 	assert.Equal(t, "ticket:created", typ)
 	assert.JSONEq(t, fmt.Sprintf(`{"id":%q,"title":"Concert","price":1055,"userId":%q,"orderId":"","version":1,"change":"listed"}`, tk.ID, u.ID), data)
 
-	var got ticketJSON
+	var got apptest.TicketJSON
 	require.Equal(t, 200, anon.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
 	assert.Equal(t, tk, got)
 	assert.Equal(t, 404, anon.JSON(t, http.MethodGet, "/api/tickets/"+db.NewID(), nil, nil))
@@ -131,7 +124,7 @@ func TestUpdateAPI(t *testing.T) {
 	owner.SignUp(t, "owner@example.com", "password")
 	other := h.Client(t)
 	other.SignUp(t, "other@example.com", "password")
-	var tk ticketJSON
+	var tk apptest.TicketJSON
 	require.Equal(t, 201, owner.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"title": "Concert", "price": 20}, &tk))
 
 	anon := h.Client(t)
@@ -143,10 +136,10 @@ func TestUpdateAPI(t *testing.T) {
 	assert.Equal(t, 400, owner.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "", "price": 1}, nil))
 	assert.Equal(t, 400, owner.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "x", "price": -1}, nil))
 
-	var updated ticketJSON
+	var updated apptest.TicketJSON
 	require.Equal(t, 200, owner.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "New title", "price": 100}, &updated))
 	assert.Equal(t, "New title", updated.Title)
-	assert.Equal(t, float64(100), updated.Price)
+	assert.Equal(t, json.Number("100"), updated.Price)
 	assert.Equal(t, int64(2), updated.Version)
 
 	// Reserve it through the orders module's event, then try to edit.
@@ -154,7 +147,7 @@ func TestUpdateAPI(t *testing.T) {
 	body = web.ErrorBody{}
 	assert.Equal(t, 400, owner.JSON(t, http.MethodPut, "/api/tickets/"+tk.ID, map[string]any{"title": "Again", "price": 5}, &body))
 	assert.Equal(t, []web.ErrorItem{{Message: "Cannot edit a reserved ticket"}}, body.Errors)
-	var got ticketJSON
+	var got apptest.TicketJSON
 	require.Equal(t, 200, owner.JSON(t, http.MethodGet, "/api/tickets/"+tk.ID, nil, &got))
 	require.NotNil(t, got.OrderID)
 	assert.Equal(t, orderID, *got.OrderID)
@@ -173,17 +166,10 @@ type ordersFixture struct {
 
 func newOrdersFixture(t *testing.T) *ordersFixture {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	odb, err := db.Open(ctx, dir, "orders", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { odb.Close() })
-	tdb, err := db.Open(ctx, dir, "tickets", events.Migrations(), tickets.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { tdb.Close() })
-	adb, err := db.Open(ctx, dir, "auth", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { adb.Close() })
+	odb := dbtest.Open(t, dir, "orders")
+	tdb := dbtest.Open(t, dir, "tickets", tickets.Migrations())
+	adb := dbtest.Open(t, dir, "auth")
 	bus := events.NewBus(nil, events.Options{})
 	bus.Log(adb)
 	s := tickets.NewStore(tdb, bus.Log(tdb))
@@ -210,9 +196,7 @@ func (f *ordersFixture) emit(t *testing.T, typ, orderID, ticketID string) {
 func lockThroughOrderEvent(t *testing.T, h *apptest.Harness, ticketID string) string {
 	t.Helper()
 	ctx := context.Background()
-	odb, err := db.Open(ctx, t.TempDir(), "orders", events.Migrations())
-	require.NoError(t, err)
-	t.Cleanup(func() { odb.Close() })
+	odb := dbtest.Open(t, t.TempDir(), "orders")
 	tdb := h.App.DB("tickets")
 	bus := events.NewBus(nil, events.Options{})
 	bus.Log(h.App.DB("auth"))
@@ -223,7 +207,7 @@ func lockThroughOrderEvent(t *testing.T, h *apptest.Harness, ticketID string) st
 		_, err := bus.Log(odb).Append(ctx, tx, "order:created", orderID, 1, map[string]any{"id": orderID, "ticket": map[string]any{"id": ticketID}})
 		return err
 	}))
-	_, err = c.PollOnce(ctx)
+	_, err := c.PollOnce(ctx)
 	require.NoError(t, err)
 	return orderID
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +18,7 @@ import (
 	"ticketing/app/auth"
 	"ticketing/app/problem"
 	"ticketing/app/web"
-	"ticketing/db"
+	"ticketing/db/dbtest"
 	"ticketing/events"
 	"ticketing/views"
 )
@@ -29,7 +28,7 @@ func newEcho(t *testing.T) *echo.Echo {
 	v, err := views.New()
 	require.NoError(t, err)
 	e := echo.New()
-	e.HTTPErrorHandler = web.ErrorHandler(&web.Renderer{Views: v}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e.HTTPErrorHandler = web.ErrorHandler(&web.Renderer{Views: v}, dbtest.Quiet)
 	return e
 }
 
@@ -218,8 +217,7 @@ func TestSessionCookieRoundTrip(t *testing.T) {
 // records the cookie refers to.
 func authStore(t *testing.T) *auth.Store {
 	t.Helper()
-	d, err := db.Open(t.Context(), t.TempDir(), "auth", events.Migrations(), auth.Migrations())
-	require.NoError(t, err)
+	d := dbtest.Open(t, t.TempDir(), "auth", auth.Migrations())
 	t.Cleanup(func() { d.Close() })
 	bus := events.NewBus(slog.New(slog.DiscardHandler), events.Options{})
 	return auth.NewStore(d, bus.Log(d), bcrypt.MinCost)
