@@ -314,7 +314,6 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	require.Equal(b, n, countOrders(b, dir))
 }
 
-
 // A start trusts no file: an empty (0-byte), truncated or mid-file-garbage
 // module file is not a new, empty module. Without a replica the start
 // stops and names the file; with one the file is moved aside (kept) and

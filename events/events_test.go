@@ -24,7 +24,6 @@ var countsMigrations = db.Migrations{Name: "test", FS: fstest.MapFS{
 	"0001_counts.sql": {Data: []byte("CREATE TABLE counts (subject TEXT PRIMARY KEY, n INTEGER NOT NULL) STRICT;")},
 }}
 
-
 var fast = events.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, StuckAfter: 3, WaitTimeout: 2 * time.Second}
 
 type fixture struct {
