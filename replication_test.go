@@ -129,7 +129,7 @@ func TestDisasterRestore(t *testing.T) {
 			before := countRows(t, dir)
 			require.NoError(t, os.RemoveAll(dir))
 
-			base, stop = startRun(t, env)
+			base, internal, stop = startRunLog(t, env, io.Discard)
 			for _, c := range []*apptest.Client{seller, buyer} {
 				c.SetBase(base)
 			}
@@ -150,7 +150,7 @@ func TestDisasterRestore(t *testing.T) {
 			s, err = fresh.Try(http.MethodPost, "/api/users/signin", map[string]string{"email": "seller@example.com", "password": "password"}, nil)
 			require.NoError(t, err)
 			assert.Equal(t, 200, s, "users restored")
-			time.Sleep(300 * time.Millisecond) // consumers would re-apply now if positions were lost
+			waitIdle(t, internal) // a consumer that lost its position re-applies before it is idle
 			require.NoError(t, stop())
 
 			assert.Equal(t, before, countRows(t, dir), "every event back, none applied twice")
@@ -451,9 +451,7 @@ func TestRestoreCommand(t *testing.T) {
 	first, second := seller.Sell(t, "First", 10), seller.Sell(t, "Second", 10)
 	buyer.Order(t, first)
 	waitInSync(t, internal)
-	time.Sleep(1100 * time.Millisecond) // -timestamp has whole seconds
-	between := time.Now()
-	time.Sleep(1100 * time.Millisecond)
+	between := time.Now() // after the first order's sync, before the second's
 	buyer.Order(t, second)
 	waitInSync(t, internal)
 
@@ -461,7 +459,7 @@ func TestRestoreCommand(t *testing.T) {
 	require.ErrorIs(t, err, db.ErrLocked, "no restore under a running app")
 	require.NoError(t, stop())
 
-	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339))
+	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339Nano))
 	require.NoError(t, err)
 	t.Log(out)
 	assert.Contains(t, out, "restore: orders.db: restored to transaction")
@@ -490,6 +488,25 @@ func TestRestoreCommand(t *testing.T) {
 	delete(vars, "LITESTREAM_REPLICA_URL")
 	_, err = restore()
 	assert.ErrorContains(t, err, "no replica to restore from")
+}
+
+// waitIdle waits until every consumer has applied its source's head.
+func waitIdle(t *testing.T, internal string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var h struct {
+			Consumers []events.ConsumerStatus `json:"consumers"`
+		}
+		if s, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || s != 200 || len(h.Consumers) == 0 {
+			return false
+		}
+		for _, c := range h.Consumers {
+			if c.Lag != 0 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "consumers idle")
 }
 
 func waitInSync(t *testing.T, internal string) {
