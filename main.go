@@ -76,6 +76,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ReservationTTL: 15 * time.Minute,
 		SweepInterval:  time.Second,
 		MetricsAddr:    "127.0.0.1:9091",
+		// A quarter of Litestream's 1s default: measured, a lost machine
+		// loses p50 0.2-0.3 s of acknowledged writes instead of 1.1-1.7 s,
+		// at no measurable cost to the flash sale (README, Backups).
+		ReplicaSyncInterval: 250 * time.Millisecond,
 	}
 	str := func(name string, dst *string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -243,7 +247,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info("replication off: LITESTREAM_REPLICA_URL is not set, so the data lives only in DATA_DIR")
 	} else if replication, err = db.NewReplication(cfg.ReplicaURL, getenv, logger); err != nil {
 		return fmt.Errorf("configuration: %w", err)
-	} else if cfg.ReplicaSyncInterval > 0 {
+	} else {
 		replication.SyncInterval = cfg.ReplicaSyncInterval
 	}
 	if len(args) > 1 && args[1] == "restore" {

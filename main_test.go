@@ -34,6 +34,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, "http://localhost:8080", cfg.BaseURL)
 	assert.Equal(t, 15*time.Minute, cfg.ReservationTTL)
 	assert.Equal(t, time.Second, cfg.SweepInterval)
+	assert.Equal(t, 250*time.Millisecond, cfg.ReplicaSyncInterval)
 	assert.False(t, cfg.Production)
 }
 
@@ -60,6 +61,7 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"payments unknown", map[string]string{"PAYMENTS": "free"}, "PAYMENTS"},
 		{"metrics addr", map[string]string{"METRICS_ADDR": "9091"}, "METRICS_ADDR"},
 		{"proxy header", map[string]string{"TRUSTED_PROXY_HEADER": "Fly Client IP"}, "TRUSTED_PROXY_HEADER"},
+		{"sync interval", map[string]string{"LITESTREAM_SYNC_INTERVAL": "often"}, "LITESTREAM_SYNC_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
