@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,75 +21,6 @@ import (
 	"ticketing/db/dbtest"
 	"ticketing/events"
 )
-
-// acks is what clients saw acknowledged, and when.
-type acks struct {
-	mu       sync.Mutex
-	reserved map[string]time.Time // order → when its reservation was acknowledged
-	paid     map[string]time.Time // order → when its payment was
-}
-
-func (a *acks) add(m map[string]time.Time, order string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m[order] = time.Now()
-}
-
-// burst runs buyers that list, reserve, pay or cancel until stop closes.
-func burst(seller *apptest.Client, buyers []*apptest.Client, a *acks, stop <-chan struct{}) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for i, b := range buyers {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var tk struct{ ID string }
-				if s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Drill", "price": 10}, &tk); err != nil || s != 201 {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				var o struct{ ID string }
-				if s, err := b.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": tk.ID}, &o); err != nil || s != 201 {
-					continue
-				}
-				a.add(a.reserved, o.ID)
-				switch rng.IntN(3) {
-				case 0:
-					if s, err := b.Try(http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil); err == nil && s == 201 {
-						a.add(a.paid, o.ID)
-					}
-				case 1:
-					b.Try(http.MethodDelete, "/api/orders/"+o.ID, nil, nil)
-				}
-			}
-		})
-	}
-	return &wg
-}
-
-// waitReplicated waits until every file's replica has the file's latest
-// transaction.
-func waitReplicated(t *testing.T, s *server) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		var h struct {
-			Replication map[string]db.ReplicaStatus `json:"replication"`
-		}
-		if _, err := apptest.NewClient(t, s.Internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
-			return false
-		}
-		for _, st := range h.Replication {
-			if !st.InSync || st.Error != "" {
-				return false
-			}
-		}
-		return true
-	}, 20*time.Second, 50*time.Millisecond, "replicas in sync")
-}
 
 // TestDisasterDrill is the operator's worst day, over and over: buyers
 // reserve, pay and cancel; the machine dies (SIGKILL) at a random moment
@@ -117,13 +47,13 @@ func TestDisasterDrill(t *testing.T) {
 			for i := range buyers {
 				buyers[i] = signUp(t, srv, fmt.Sprintf("b%d@example.com", i))
 			}
-			waitReplicated(t, srv) // the users, before anything is at risk
+			waitInSync(t, srv.Internal) // the users, before anything is at risk
 			var windows []time.Duration
 			lostWrites := 0
 			for round := range rounds {
-				a := &acks{reserved: map[string]time.Time{}, paid: map[string]time.Time{}}
+				l := newLedger()
 				stop := make(chan struct{})
-				wg := burst(seller, buyers, a, stop)
+				wg := load(seller, buyers, l, stop, true)
 				// Longer than the loss window, so the window is not cut short
 				// by the burst's start.
 				time.Sleep(2500*time.Millisecond + time.Duration(rand.Int64N(int64(2*time.Second))))
@@ -143,16 +73,17 @@ func TestDisasterDrill(t *testing.T) {
 				// What was acknowledged and is not there.
 				var oldest time.Time
 				lost := 0
-				for order, at := range a.reserved {
+				for order, r := range l.reserved {
+					at := r.at
 					var o struct{ Status string }
 					s, err := buyerOf(t, buyers, order).Try(http.MethodGet, "/api/orders/"+order, nil, &o)
 					require.NoError(t, err)
-					_, paid := a.paid[order]
+					paidAt, paid := l.paid[order]
 					if s == http.StatusNotFound {
 						lost++
 					} else if paid && o.Status != "complete" {
 						lost++
-						at = a.paid[order]
+						at = paidAt
 					} else {
 						continue
 					}
@@ -167,7 +98,7 @@ func TestDisasterDrill(t *testing.T) {
 				windows = append(windows, window)
 				lostWrites += lost
 				t.Logf("round %d: %d reservations and %d payments acknowledged; %d lost, the oldest %v before the kill",
-					round, len(a.reserved), len(a.paid), lost, window.Round(time.Millisecond))
+					round, len(l.reserved), len(l.paid), lost, window.Round(time.Millisecond))
 
 				apptest.FreshSale(t, srv.URL)
 				srv.idle(t)

@@ -145,27 +145,37 @@ func signUp(t *testing.T, s *server, email string) *apptest.Client {
 	return c
 }
 
-// ledger is what clients saw acknowledged.
+// ledger is what clients saw acknowledged, and when.
 type ledger struct {
 	mu       sync.Mutex
-	reserved map[string]string // order → ticket
-	paid     map[string]bool   // order
+	reserved map[string]ack       // order → its ticket, when its reservation was acknowledged
+	paid     map[string]time.Time // order → when its payment was
+}
+
+type ack struct {
+	ticket string
+	at     time.Time
+}
+
+func newLedger() *ledger {
+	return &ledger{reserved: map[string]ack{}, paid: map[string]time.Time{}}
 }
 
 func (l *ledger) reserve(order, ticket string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.reserved[order] = ticket
+	l.reserved[order] = ack{ticket, time.Now()}
 }
 
 func (l *ledger) pay(order string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.paid[order] = true
+	l.paid[order] = time.Now()
 }
 
-// load runs buyers that list, reserve and pay until stop closes.
-func load(t *testing.T, seller *apptest.Client, buyers []*apptest.Client, l *ledger, stop <-chan struct{}) *sync.WaitGroup {
+// load runs buyers that list, reserve and pay (half of their orders) until
+// stop closes; with cancels they pay a third and cancel a third.
+func load(seller *apptest.Client, buyers []*apptest.Client, l *ledger, stop <-chan struct{}, cancels bool) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for i, b := range buyers {
 		wg.Go(func() {
@@ -186,10 +196,17 @@ func load(t *testing.T, seller *apptest.Client, buyers []*apptest.Client, l *led
 					continue
 				}
 				l.reserve(o.ID, tk.ID)
-				if rng.IntN(2) == 0 {
+				choice := rng.IntN(2)
+				if cancels {
+					choice = rng.IntN(3)
+				}
+				switch choice {
+				case 0:
 					if s, err := b.Try(http.MethodPost, "/api/payments", map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil); err == nil && s == 201 {
 						l.pay(o.ID)
 					}
+				case 2:
+					b.Try(http.MethodDelete, "/api/orders/"+o.ID, nil, nil)
 				}
 			}
 		})
@@ -210,14 +227,14 @@ func TestKillNineUnderLoad(t *testing.T) {
 	for i := range buyers {
 		buyers[i] = signUp(t, srv, fmt.Sprintf("b%d@example.com", i))
 	}
-	l := &ledger{reserved: map[string]string{}, paid: map[string]bool{}}
+	l := newLedger()
 	rounds, runFor := 5, 300*time.Millisecond
 	if *drillLong {
 		rounds, runFor = 20, 2*time.Second
 	}
 	for round := range rounds {
 		stop := make(chan struct{})
-		wg := load(t, seller, buyers, l, stop)
+		wg := load(seller, buyers, l, stop, false)
 		time.Sleep(runFor/2 + time.Duration(rand.Int64N(int64(runFor))))
 		srv.kill(t)
 		close(stop)
@@ -250,10 +267,10 @@ func checkFiles(t *testing.T, dir string, l *ledger) {
 	require.NoError(t, orders.CheckInvariants(ctx, ordersDB, ticketsDB, time.Now()))
 	require.NoError(t, payments.CheckInvariants(ctx, ordersDB, paymentsDB))
 
-	for order, ticket := range l.reserved {
+	for order, a := range l.reserved {
 		var got string
 		require.NoError(t, ordersDB.Read().QueryRow("SELECT ticket_id FROM orders WHERE id = ?", order).Scan(&got), "acknowledged order %s is missing", order)
-		assert.Equal(t, ticket, got)
+		assert.Equal(t, a.ticket, got)
 	}
 	for order := range l.paid {
 		var status string
@@ -297,12 +314,7 @@ func checkFiles(t *testing.T, dir string, l *ledger) {
 // reservation fails with 503 and a clear log line, nothing is half
 // written, and it works again once the file is writable.
 func TestReadOnlyFilesFailCleanly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for chattr +i")
-	}
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("no chattr")
-	}
+	needChattr(t)
 	dir := t.TempDir()
 	srv := start(t, dir)
 	seller := signUp(t, srv, "seller@example.com")
@@ -320,20 +332,7 @@ func TestReadOnlyFilesFailCleanly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 201, s)
 
-	files := []string{filepath.Join(dir, "orders.db"), filepath.Join(dir, "orders.db-wal")}
-	for _, f := range files {
-		require.NoError(t, exec.Command("chattr", "+i", f).Run())
-	}
-	unlocked := false
-	unlock := func() {
-		if !unlocked {
-			for _, f := range files {
-				exec.Command("chattr", "-i", f).Run()
-			}
-			unlocked = true
-		}
-	}
-	t.Cleanup(unlock)
+	unlock := immutable(t, filepath.Join(dir, "orders.db"), filepath.Join(dir, "orders.db-wal"))
 
 	s, err = buyer.Try(http.MethodPost, "/api/orders", map[string]string{"ticketId": second}, nil)
 	require.NoError(t, err)
@@ -347,7 +346,7 @@ func TestReadOnlyFilesFailCleanly(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "writes work again")
 	srv.idle(t)
 	srv.stop(t)
-	checkFiles(t, dir, &ledger{reserved: map[string]string{}, paid: map[string]bool{}})
+	checkFiles(t, dir, newLedger())
 }
 
 // TestDeadlinePassedWhileDown: an order whose deadline passed while the
@@ -388,9 +387,9 @@ func TestKillNineWithReplication(t *testing.T) {
 	srv := start(t, dir, env...)
 	seller := signUp(t, srv, "seller@example.com")
 	buyers := []*apptest.Client{signUp(t, srv, "b1@example.com"), signUp(t, srv, "b2@example.com")}
-	l := &ledger{reserved: map[string]string{}, paid: map[string]bool{}}
+	l := newLedger()
 	stop := make(chan struct{})
-	wg := load(t, seller, buyers, l, stop)
+	wg := load(seller, buyers, l, stop, false)
 	time.Sleep(400 * time.Millisecond)
 	srv.kill(t)
 	close(stop)
@@ -398,20 +397,7 @@ func TestKillNineWithReplication(t *testing.T) {
 	require.NotEmpty(t, l.reserved)
 
 	srv = start(t, dir, env...)
-	require.Eventually(t, func() bool {
-		var h struct {
-			Replication map[string]db.ReplicaStatus `json:"replication"`
-		}
-		if _, err := apptest.NewClient(t, srv.Internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
-			return false
-		}
-		for _, st := range h.Replication {
-			if !st.InSync || st.Error != "" {
-				return false
-			}
-		}
-		return true
-	}, 20*time.Second, 100*time.Millisecond, "replication resumed and caught up")
+	waitInSync(t, srv.Internal) // replication resumed and caught up
 	srv.idle(t)
 	srv.stop(t)
 	checkFiles(t, dir, l)
@@ -422,12 +408,7 @@ func TestKillNineWithReplication(t *testing.T) {
 // 503 within a few seconds, so the platform takes the machine out, and
 // 200 again once they are writable.
 func TestHealthIs503OnImmutableFiles(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for chattr +i")
-	}
-	if _, err := exec.LookPath("chattr"); err != nil {
-		t.Skip("no chattr")
-	}
+	needChattr(t)
 	dir := t.TempDir()
 	srv := start(t, dir)
 	health := func(base string) int {
@@ -441,17 +422,30 @@ func TestHealthIs503OnImmutableFiles(t *testing.T) {
 	require.Equal(t, 200, health(srv.URL))
 	files, err := filepath.Glob(filepath.Join(dir, "*.db*"))
 	require.NoError(t, err)
-	require.NoError(t, exec.Command("chattr", append([]string{"+i"}, files...)...).Run())
-	unlocked := false
-	unlock := func() {
-		if !unlocked {
-			exec.Command("chattr", append([]string{"-i"}, files...)...).Run()
-			unlocked = true
-		}
-	}
-	t.Cleanup(unlock)
+	unlock := immutable(t, files...)
 	require.Eventually(t, func() bool { return health(srv.URL) == 503 && health(srv.Internal) == 503 }, 5*time.Second, 100*time.Millisecond, "503 while writes fail")
 	unlock()
 	require.Eventually(t, func() bool { return health(srv.URL) == 200 }, 5*time.Second, 100*time.Millisecond, "200 once writes work")
 	signUp(t, srv, "after@example.com")
+}
+
+func needChattr(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for chattr +i")
+	}
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("no chattr")
+	}
+}
+
+// immutable makes files immutable (chattr +i) until unlock, or the end of
+// the test.
+func immutable(t *testing.T, files ...string) (unlock func()) {
+	t.Helper()
+	require.NoError(t, exec.Command("chattr", append([]string{"+i"}, files...)...).Run())
+	var once sync.Once
+	unlock = func() { once.Do(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() }) }
+	t.Cleanup(unlock)
+	return unlock
 }

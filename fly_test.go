@@ -126,7 +126,7 @@ func TestEntrypointRestoresOnce(t *testing.T) {
 	env := []string{"TICKETING_BIN=" + bin, "TICKETING_USER=nobody", "LITESTREAM_REPLICA_URL=file://" + replica}
 	srv := startCommand(t, exec.Command("sh", "deploy/entrypoint.sh"), data, env...)
 	signUp(t, srv, "first@example.com")
-	waitReplicated(t, srv)
+	waitInSync(t, srv.Internal)
 	srv.stop(t)
 
 	replaced := func() int {

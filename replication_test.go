@@ -111,20 +111,7 @@ func TestDisasterRestore(t *testing.T) {
 			require.NoError(t, err)
 
 			// Wait until every file's replica has caught up, then lose it all.
-			require.Eventually(t, func() bool {
-				var h struct {
-					Replication map[string]db.ReplicaStatus `json:"replication"`
-				}
-				if _, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
-					return false
-				}
-				for _, st := range h.Replication {
-					if !st.InSync {
-						return false
-					}
-				}
-				return true
-			}, 20*time.Second, 100*time.Millisecond, "replicas in sync")
+			waitInSync(t, internal)
 			require.NoError(t, stop())
 			before := countRows(t, dir)
 			require.NoError(t, os.RemoveAll(dir))
@@ -451,7 +438,12 @@ func TestRestoreCommand(t *testing.T) {
 	first, second := seller.Sell(t, "First", 10), seller.Sell(t, "Second", 10)
 	buyer.Order(t, first)
 	waitInSync(t, internal)
-	between := time.Now() // after the first order's sync, before the second's
+	// The replica's sync times are whole seconds here, so the timestamp
+	// needs a second either side of it: a wait for the wall clock that
+	// -timestamp is about, not for the app.
+	time.Sleep(1100 * time.Millisecond)
+	between := time.Now()
+	time.Sleep(1100 * time.Millisecond)
 	buyer.Order(t, second)
 	waitInSync(t, internal)
 
@@ -459,7 +451,7 @@ func TestRestoreCommand(t *testing.T) {
 	require.ErrorIs(t, err, db.ErrLocked, "no restore under a running app")
 	require.NoError(t, stop())
 
-	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339Nano))
+	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339))
 	require.NoError(t, err)
 	t.Log(out)
 	assert.Contains(t, out, "restore: orders.db: restored to transaction")
@@ -519,7 +511,7 @@ func waitInSync(t *testing.T, internal string) {
 			return false
 		}
 		for _, st := range h.Replication {
-			if !st.InSync {
+			if !st.InSync || st.Error != "" {
 				return false
 			}
 		}

@@ -258,9 +258,8 @@ func (g *stripeGateway) confirmIntent(ctx context.Context, p chargeParams) (*str
 		}
 		pm.Context = ctx
 		created, err := g.api.PaymentMethods.New(pm)
-		var se *stripe.Error
-		if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-			return nil, fmt.Errorf("%w: %s", errDeclined, se.Msg)
+		if d := declined(err); d != nil {
+			return nil, d
 		}
 		if err != nil {
 			return nil, fmt.Errorf("charge order %s: payment method from token: %w", p.OrderID, err)
@@ -272,14 +271,23 @@ func (g *stripeGateway) confirmIntent(ctx context.Context, p chargeParams) (*str
 	params.AddMetadata("order_id", p.OrderID)
 	params.SetIdempotencyKey(p.Key)
 	pi, err := g.api.PaymentIntents.New(params)
-	var se *stripe.Error
-	if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
-		return nil, fmt.Errorf("%w: %s", errDeclined, se.Msg)
+	if d := declined(err); d != nil {
+		return nil, d
 	}
 	if err != nil {
 		return nil, fmt.Errorf("charge order %s: %w", p.OrderID, err)
 	}
 	return pi, nil
+}
+
+// declined is errDeclined with Stripe's message when err is Stripe saying
+// the card was refused, nil otherwise.
+func declined(err error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.Code == stripe.ErrorCodeCardDeclined) {
+		return fmt.Errorf("%w: %s", errDeclined, se.Msg)
+	}
+	return nil
 }
 
 // testGateway stands in for Stripe when there are no keys. Its checkout
