@@ -14,6 +14,7 @@ import (
 // Bad input is a 4xx with a message, never a 500: every API route and
 // every form, fed malformed bodies, wrong types, absurd values and junk ids.
 func TestBadInputNeverFailsTheServer(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 	cl.SignUp(t, "fuzz@example.com", "password")

@@ -19,6 +19,7 @@ import (
 // JSON name, with the value the publisher sent. A field renamed, dropped
 // or retyped on either side fails here, not in production.
 func TestEventPayloadsHoldTogether(t *testing.T) {
+	t.Parallel()
 	a := apptest.Open(t)
 	contracts := a.Bus.Contracts()
 	require.NotEmpty(t, contracts)

@@ -49,6 +49,7 @@ func checkInvariants(t *testing.T, h *apptest.Harness) {
 // created in the request before, and once the order is answered the ticket
 // is already gone from the list.
 func TestReadYourWritesAcrossModules(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 	seller.SignUp(t, "seller@example.com", "password")
@@ -75,6 +76,7 @@ func TestReadYourWritesAcrossModules(t *testing.T) {
 // Many buyers at one ticket at the same instant: exactly one wins, through
 // the real handler tree, repeated over 20 tickets.
 func TestContentionOneWinnerPerTicket(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 	seller.SignUp(t, "seller@example.com", "password")
@@ -127,6 +129,7 @@ func TestContentionOneWinnerPerTicket(t *testing.T) {
 // An unpaid order expires and its ticket is listed again; a completed order
 // is never cancelled by expiry.
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) {
 		c.ReservationTTL = time.Second
 		c.SweepInterval = 100 * time.Millisecond
@@ -167,6 +170,7 @@ func TestExpiry(t *testing.T) {
 // again on the same files: deadlines are swept, consumers catch up, nothing
 // is applied twice.
 func TestRestartCatchesUp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	cfg := func(c *app.Config) {
@@ -237,6 +241,7 @@ func TestRestartCatchesUp(t *testing.T) {
 // committed (a crash at that instant) leaves the same state as a run where
 // nothing failed: every consumer, every event, first attempt fails.
 func TestCrashBetweenHandlerAndCommit(t *testing.T) {
+	t.Parallel()
 	run := func(t *testing.T, failFirst bool) string {
 		var mu sync.Mutex
 		failed := map[string]bool{}

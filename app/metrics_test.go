@@ -15,6 +15,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 	seller.SignUp(t, "seller@example.com", "password")
@@ -49,6 +50,7 @@ func TestMetrics(t *testing.T) {
 // Clients cannot add series: made-up methods and unmatched paths fall into
 // one bounded label each, so /metrics stays the same size.
 func TestMetricsLabelsAreBounded(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	series := func() int {
 		body := apptest.Body(t, apptest.NewClient(t, h.Internal).Do(t, http.MethodGet, "/metrics", nil))
@@ -75,6 +77,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 
 // A failing request is logged once, with the status the client got.
 func TestFailingRequestIsLoggedWithItsStatus(t *testing.T) {
+	t.Parallel()
 	var logs apptest.LogBuffer
 	h := apptest.New(t, apptest.WithConfig(func(c *app.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }))
 	cl := h.Client(t)

@@ -15,6 +15,7 @@ import (
 // Unknown pages are a 404 in the site's layout; unknown API paths a JSON
 // 404; every script and stylesheet comes from our own static files.
 func TestNotFoundAndAssets(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 

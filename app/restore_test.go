@@ -30,6 +30,7 @@ func copyFile(t *testing.T, from, to string) {
 // the consumers have applied, and they would skip the new events. The
 // start stops and says which file is behind which.
 func TestStartRefusesAFileOlderThanItsConsumers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	old := filepath.Join(t.TempDir(), "orders.db")
@@ -123,6 +124,7 @@ func cutOf(cut *app.Cut) map[string]app.ModuleCut {
 // taken back to an earlier point, and that cascades to its own consumers.
 // After it every cross-module rule holds and a new sale goes through.
 func TestRestoreFindsAConsistentCut(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, older string
 		lose        func(t *testing.T, dir string) // what the operator lost
@@ -189,6 +191,7 @@ func TestRestoreFindsAConsistentCut(t *testing.T) {
 // A file that comes back from an older backup while the replica has its
 // newest state: the start takes the replica's and loses nothing.
 func TestStartRepairsAnOldFileFromTheReplica(t *testing.T) {
+	t.Parallel()
 	dir, replica := filepath.Join(t.TempDir(), "data"), "file://"+t.TempDir()
 	old := filepath.Join(t.TempDir(), "orders.db")
 	twoRuns(t, dir, replica, func() { copyFile(t, filepath.Join(dir, "orders.db"), old) })

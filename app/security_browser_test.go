@@ -148,6 +148,7 @@ func TestBrowserPagesPassTheContentSecurityPolicy(t *testing.T) {
 // Every answer carries the policy; HSTS only over https; anything that
 // shows a signed-in user's data is not stored by any cache.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	visitor := s.Client(t)
 	get := func(c *apptest.Client, path string) http.Header {

@@ -17,6 +17,7 @@ import (
 // before is refused everywhere afterwards (API, pages, streams), and a
 // stream it had open ends.
 func TestSignOutEndsTheSessionEverywhere(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"api", "form"} {
 		t.Run(how, func(t *testing.T) {
 			s := apptest.NewShop(t)
@@ -70,6 +71,7 @@ func TestSignOutEndsTheSessionEverywhere(t *testing.T) {
 // field error, and every query parameter is bounded: never a 500, and
 // nothing stored.
 func TestHostileTextIsRefusedByField(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	for name, title := range map[string]string{
 		"NUL":           "Jazz\x00night",

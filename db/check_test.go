@@ -35,6 +35,7 @@ func makeFile(t *testing.T, dir string) string {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := makeFile(t, t.TempDir())
 	for _, full := range []bool{false, true} {

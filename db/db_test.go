@@ -29,6 +29,7 @@ func open(t *testing.T, dir string) *db.DB {
 }
 
 func TestOpenAppliesMigrationsOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d := open(t, dir)
 	ctx := context.Background()
@@ -50,6 +51,7 @@ func TestOpenAppliesMigrationsOnce(t *testing.T) {
 // Pragmas are in the DSN, so every pooled connection has them, not only
 // the first one.
 func TestPragmasOnEveryConnection(t *testing.T) {
+	t.Parallel()
 	d := open(t, t.TempDir())
 	ctx := context.Background()
 	conns := make([]interface{ Close() error }, 0, 4)
@@ -76,12 +78,14 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 }
 
 func TestReaderCannotWrite(t *testing.T) {
+	t.Parallel()
 	d := open(t, t.TempDir())
 	_, err := d.Read().Exec("INSERT INTO things (name) VALUES ('x')")
 	require.Error(t, err)
 }
 
 func TestTxRollsBackOnErrorAndRunsAfterCommitOnlyOnCommit(t *testing.T) {
+	t.Parallel()
 	d := open(t, t.TempDir())
 	ctx := context.Background()
 	ran := 0
@@ -111,6 +115,7 @@ func TestTxRollsBackOnErrorAndRunsAfterCommitOnlyOnCommit(t *testing.T) {
 // Writes from many goroutines queue on the one writer connection instead
 // of failing with SQLITE_BUSY.
 func TestConcurrentWritesSerialise(t *testing.T) {
+	t.Parallel()
 	d := open(t, t.TempDir())
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -134,6 +139,7 @@ func TestConcurrentWritesSerialise(t *testing.T) {
 }
 
 func TestOpenRejectsAFileThatIsNotSQLite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "test.db"), []byte("this is not a database, it is a shopping list: milk, eggs, bread, and more text to fill a page header"), 0o644))
 	_, err := db.Open(context.Background(), dir, "test", testMigrations)
@@ -142,6 +148,7 @@ func TestOpenRejectsAFileThatIsNotSQLite(t *testing.T) {
 }
 
 func TestOpenRejectsReadOnlyDataDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	readOnly(t, dir)
 	_, err := db.Open(context.Background(), dir, "test", testMigrations)

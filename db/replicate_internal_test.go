@@ -53,6 +53,7 @@ func TestReplicaURLErrors(t *testing.T) {
 // A replica path is used as it is: Litestream does not unescape it, so an
 // escaped path would put the backups somewhere else than configured.
 func TestReplicaPathIsNotEscaped(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "backups (1)")
 	r, err := NewReplication("file://"+dir, func(string) string { return "" }, nil)
 	require.NoError(t, err)

@@ -93,6 +93,7 @@ func byIndex(i int) string { return fmt.Sprintf("s%d", i) }
 // between handler and position) leaves no trace; the retry applies the
 // event exactly once.
 func TestExactlyOnceAcrossAFailedTransaction(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	var attempts atomic.Int32
@@ -122,6 +123,7 @@ func TestExactlyOnceAcrossAFailedTransaction(t *testing.T) {
 // The FailPoint fails the transaction after every handler ran and before
 // the position is written: the same as a crash at that instant.
 func TestFailPointBeforePositionRollsBackEffects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var fail atomic.Bool
 	fail.Store(true)
@@ -148,6 +150,7 @@ func TestFailPointBeforePositionRollsBackEffects(t *testing.T) {
 
 // Polling again, or a second bus over the same files, applies nothing twice.
 func TestDuplicateDeliveryIsANoOp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	f := setup(t, dir, fast)
@@ -175,6 +178,7 @@ func TestDuplicateDeliveryIsANoOp(t *testing.T) {
 // After closing and reopening the files, a new bus resumes at the stored
 // position and applies only what is new.
 func TestRestartResumesAtPosition(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	f := setup(t, dir, fast)
@@ -202,6 +206,7 @@ func TestRestartResumesAtPosition(t *testing.T) {
 
 // 10k events are applied in strict seq order, across many batches.
 func TestTenThousandEventsInOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	var seen []int64
@@ -226,6 +231,7 @@ func TestTenThousandEventsInOrder(t *testing.T) {
 // module consuming the same log carries on. The stuck one shows in Status
 // and recovers once the handler stops failing.
 func TestStuckHandlerDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	var broken atomic.Bool
@@ -290,6 +296,7 @@ func statusOf(b *events.Bus, consumer string) events.ConsumerStatus {
 }
 
 func TestEventsAreAppendOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	f.append(t, ctx, 1, byIndex)
@@ -307,6 +314,7 @@ func TestEventsAreAppendOnly(t *testing.T) {
 }
 
 func TestAppendRejectsNonObjects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	err := f.src.Tx(ctx, func(tx *db.Tx) error {
@@ -318,6 +326,7 @@ func TestAppendRejectsNonObjects(t *testing.T) {
 
 // Read-your-writes: after Settle, the consumer's effect is visible.
 func TestSettleWaitsForConsumers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	opts := fast
 	opts.PollInterval = time.Hour // only the wake-up after commit can deliver in time
@@ -343,6 +352,7 @@ func TestSettleWaitsForConsumers(t *testing.T) {
 
 // A rolled-back transaction wakes nobody and leaves nothing to wait for.
 func TestRolledBackAppendIsInvisible(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	f.bus.Consumers(f.dst).Handle("src", "thing:happened", count)
@@ -371,6 +381,7 @@ func TestRolledBackAppendIsInvisible(t *testing.T) {
 // An append wakes its consumers at once: with the safety-net poll an hour
 // away, Wait still returns.
 func TestAppendWakesConsumers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	opts := fast
 	opts.PollInterval = time.Hour
@@ -390,6 +401,7 @@ func TestAppendWakesConsumers(t *testing.T) {
 
 // Events of types nobody handles still move the position forward.
 func TestUnhandledTypesAdvancePosition(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	f.bus.Consumers(f.dst).Handle("src", "other:type", count)
@@ -402,6 +414,7 @@ func TestUnhandledTypesAdvancePosition(t *testing.T) {
 }
 
 func TestStartRejectsUnknownSource(t *testing.T) {
+	t.Parallel()
 	f := setup(t, t.TempDir(), fast)
 	f.bus.Consumers(f.dst).Handle("nosuch", "x", count)
 	err := f.bus.Start(context.Background())
@@ -410,6 +423,7 @@ func TestStartRejectsUnknownSource(t *testing.T) {
 }
 
 func TestConcurrentAppendsAllApplied(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir(), fast)
 	f.bus.Consumers(f.dst).Handle("src", "thing:happened", count)
@@ -472,6 +486,7 @@ func BenchmarkAppendApply(b *testing.B) {
 // the file holds, which a second process (a new bus on the same files)
 // reads from disk, whatever order concurrent commits finished in.
 func TestRecentEventsFromMemoryMatchTheFile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	f := setup(t, dir, fast)

@@ -21,6 +21,7 @@ import (
 func item(message, field string) web.ErrorItem { return web.ErrorItem{Message: message, Field: field} }
 
 func TestSignUpAPI(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	tests := []struct {
 		name   string
@@ -62,6 +63,7 @@ func TestSignUpAPI(t *testing.T) {
 }
 
 func TestSignUpSignsInAndAppendsUserCreated(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 	u := cl.SignUp(t, "fan@example.com", "password")
@@ -81,6 +83,7 @@ func TestSignUpSignsInAndAppendsUserCreated(t *testing.T) {
 }
 
 func TestSignInAndSignOutAPI(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	h.Client(t).SignUp(t, "fan@example.com", "password")
 
@@ -122,6 +125,7 @@ func TestSignInAndSignOutAPI(t *testing.T) {
 }
 
 func TestSignInIsRateLimited(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	h.Client(t).SignUp(t, "fan@example.com", "password")
 	cl := h.Client(t)
@@ -210,6 +214,7 @@ func TestParseRate(t *testing.T) {
 }
 
 func TestAPIRejectsNonJSONBodies(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 	req, err := http.NewRequest(http.MethodPost, h.URL+"/api/users/signup", strings.NewReader("email=a@b.co&password=secret"))
@@ -226,6 +231,7 @@ func TestAPIRejectsNonJSONBodies(t *testing.T) {
 }
 
 func TestSignUpAndSignInPagesWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 
@@ -294,6 +300,7 @@ func TestFormPostWithoutCSRFTokenIsRejected(t *testing.T) {
 // Passwords are taken as typed: 64 and 72 characters work, spaces at
 // either end are part of the password, and the 73rd byte is not ignored.
 func TestPasswordsAreTakenAsTyped(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	for i, pw := range []string{strings.Repeat("x", 64), strings.Repeat("y", 72), "  spaced  "} {
 		email := fmt.Sprintf("p%d@example.com", i)
@@ -348,6 +355,7 @@ func withRealLimits(header string) apptest.Option {
 // A new X-Forwarded-For on every request does not buy new attempts: the
 // sign-in limit is per account, and the address is never read from XFF.
 func TestSignInLimitCannotBeSteppedAround(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t, withRealLimits(""))
 	h.Client(t).SignUp(t, "locked@example.com", "password")
 	codes := map[int]int{}
@@ -371,6 +379,7 @@ func TestSignInLimitCannotBeSteppedAround(t *testing.T) {
 // Sign-ups are limited per client address; behind the operator's proxy the
 // address is the one its header names, and XFF is still ignored.
 func TestSignUpIsLimitedPerClientAddress(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t, withRealLimits("Fly-Client-IP"))
 	signUp := func(i int, ip string) int {
 		cl := h.Client(t)

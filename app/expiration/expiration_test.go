@@ -71,6 +71,7 @@ func (f *fixture) expired(t *testing.T) []string {
 }
 
 func TestDeadlinesScheduledSweptAndForgotten(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir())
 	f.order(t, "order:created", "a", f.now.Add(time.Minute))
@@ -113,6 +114,7 @@ func TestDeadlinesScheduledSweptAndForgotten(t *testing.T) {
 }
 
 func TestSweepTenThousandDue(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := setup(t, t.TempDir())
 	require.NoError(t, f.orders.Tx(ctx, func(tx *db.Tx) error {
@@ -137,6 +139,7 @@ func TestSweepTenThousandDue(t *testing.T) {
 // Deadlines that passed while the process was down are swept by the
 // sweeper's first run, right at start.
 func TestSweeperSweepsAtStartAfterRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := setup(t, dir)
 	f.order(t, "order:created", "late", time.Now().Add(-time.Hour))
@@ -158,6 +161,7 @@ func TestSweeperSweepsAtStartAfterRestart(t *testing.T) {
 }
 
 func TestSweeperRunsEveryIntervalAndStops(t *testing.T) {
+	t.Parallel()
 	f := setup(t, t.TempDir())
 	f.store.Now = time.Now
 	sw, err := expiration.NewSweeper(f.store, 20*time.Millisecond, dbtest.Quiet)

@@ -26,6 +26,7 @@ import (
 func errs(items ...web.ErrorItem) []web.ErrorItem { return items }
 
 func TestOrdersAPI(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Concert", 10.5)
 	anon := s.Client(t)
@@ -100,6 +101,7 @@ func TestOrdersAPI(t *testing.T) {
 
 // The order keeps the price it was reserved at.
 func TestPriceSnapshot(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Concert", 20)
 	o := s.Reserve(t, s.Buyer, ticketID)
@@ -114,6 +116,7 @@ func TestPriceSnapshot(t *testing.T) {
 
 // What each action does from each status.
 func TestStatusTransitions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := apptest.NewShop(t)
 	st := s.App.Orders
@@ -183,6 +186,7 @@ func TestStatusTransitions(t *testing.T) {
 // Many goroutines reserve one ticket at the same instant, straight through
 // the store: the partial unique index lets exactly one through.
 func TestReserveRaceAtTheStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := apptest.NewShop(t)
 	for round := range 20 {
@@ -213,6 +217,7 @@ func TestReserveRaceAtTheStore(t *testing.T) {
 }
 
 func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	tdb := dbtest.Open(t, dir, "tickets")
@@ -262,6 +267,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 }
 
 func TestPagesPurchaseAndCancelWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Opera night", 42)
 
@@ -380,6 +386,7 @@ func BenchmarkReserveConflict(b *testing.B) {
 // The order page follows its order: cancelled, expired, paid and refunded
 // arrive as a new "order-status" fragment the moment they commit.
 func TestOrderStream(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t, apptest.WithConfig(func(c *app.Config) {
 		c.ReservationTTL = 2 * time.Second // time to connect before it runs out
 		c.SweepInterval = 20 * time.Millisecond

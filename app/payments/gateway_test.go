@@ -75,6 +75,7 @@ func (g *recentGateway) RecentPaid(context.Context, time.Time) ([]received, erro
 // Reconcile records what the processor has and we lost, once, and refunds
 // what arrived for an order that can no longer take it.
 func TestReconcile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	odb := dbtest.Open(t, dir, "orders")

@@ -192,6 +192,7 @@ func TestRefundFailureIsRetried(t *testing.T) {
 }
 
 func TestDirectChargeAPI(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	orderID := s.SellAndReserve(t, 12.25)
 	anon := s.Client(t)
@@ -235,6 +236,7 @@ func TestDirectChargeAPI(t *testing.T) {
 // kept payment, or cancelled with every payment refunded, and no client
 // saw both a successful cancel and a successful payment.
 func TestCancelPaymentRace(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	ctx := context.Background()
 	outcomes := map[string]int{}
@@ -300,6 +302,7 @@ func TestCancelPaymentRace(t *testing.T) {
 // The whole test-mode flow through the pages, as a browser without
 // JavaScript does it: reserve, Pay, the test checkout, back to a paid order.
 func TestTestModeCheckoutThroughPages(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	ticketID := s.Seller.Sell(t, "Jazz", 25)
 	resp := s.Buyer.Form(t, "/orders", url.Values{"ticketId": {ticketID}})
@@ -334,6 +337,7 @@ func TestTestModeCheckoutThroughPages(t *testing.T) {
 
 // Two Pay clicks at once make one Checkout Session, not an error.
 func TestDoubleClickOnPay(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	orderID := s.SellAndReserve(t, 10)
 	var wg sync.WaitGroup

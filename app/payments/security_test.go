@@ -31,6 +31,7 @@ func checkoutPath(t *testing.T, s *apptest.Shop, orderID string) string {
 // who has its address can neither see nor pay it, and its id says nothing
 // about the (public) order id.
 func TestTestCheckoutBelongsToItsBuyer(t *testing.T) {
+	t.Parallel()
 	s := apptest.NewShop(t)
 	orderID := s.SellAndReserve(t, 500)
 	path := checkoutPath(t, s, orderID)

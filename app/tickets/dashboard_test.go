@@ -13,6 +13,7 @@ import (
 )
 
 func TestSellerDashboard(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 	seller.SignUp(t, "jazz.promoter@example.com", "password")

@@ -15,6 +15,7 @@ import (
 // top, a reserved one as a row to delete, and a browser that reconnects
 // with Last-Event-ID gets what it missed.
 func TestTicketStream(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 	seller.SignUp(t, "seller@example.com", "password")
@@ -76,6 +77,7 @@ func TestTicketStream(t *testing.T) {
 
 // Closing the streams (what shutdown does) ends open streams at once.
 func TestStreamsEndOnShutdown(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	events := h.Client(t).Stream(t, "/tickets/stream", "")
 	h.App.Streams.Close()

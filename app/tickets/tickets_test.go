@@ -66,6 +66,7 @@ func TestUnits(t *testing.T) {
 }
 
 func TestCreateAPI(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	anon := h.Client(t)
 	var body web.ErrorBody
@@ -119,6 +120,7 @@ func TestCreateAPI(t *testing.T) {
 }
 
 func TestUpdateAPI(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	owner := h.Client(t)
 	owner.SignUp(t, "owner@example.com", "password")
@@ -329,6 +331,7 @@ func explain(t *testing.T, d *db.DB, query string) string {
 }
 
 func TestPagesWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
 
@@ -399,6 +402,7 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 }
 
 func TestHTMXGetsFragments(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	cl := h.Client(t)
 	cl.Header.Set("HX-Request", "true")
