@@ -13,6 +13,7 @@ type (
 	// orderCreated is the orders module's order:created.
 	orderCreated struct {
 		ID        string    `json:"id"`
+		UserID    string    `json:"userId"`
 		ExpiresAt time.Time `json:"expiresAt"`
 		Ticket    ticketRef `json:"ticket"`
 	}
@@ -41,7 +42,7 @@ func Subscribe(c *events.Consumers, s *Store) {
 		return s.addSeller(ctx, tx, u.ID, u.Email)
 	})
 	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
-		return s.lock(ctx, tx, o.Ticket.ID, o.ID, o.ExpiresAt)
+		return s.lock(ctx, tx, o.Ticket.ID, o.ID, o.UserID, o.ExpiresAt)
 	})
 	events.Handle(c, "orders", "order:completed", func(ctx context.Context, tx *db.Tx, e events.Event, o orderChanged) error {
 		return s.sell(ctx, tx, o.Ticket.ID, o.ID, e.CreatedAt)

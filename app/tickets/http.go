@@ -199,6 +199,7 @@ func handleCreate(s *Store, r *web.Renderer) echo.HandlerFunc {
 type showPage struct {
 	Ticket  Ticket
 	IsOwner bool
+	IsBuyer bool // the viewer's order holds it
 }
 
 func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
@@ -209,7 +210,7 @@ func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
 		}
 		u := web.CurrentUser(c)
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/show", Title: t.Title,
-			Data: showPage{Ticket: t, IsOwner: u != nil && u.ID == t.UserID}})
+			Data: showPage{Ticket: t, IsOwner: u != nil && u.ID == t.UserID, IsBuyer: u != nil && t.BuyerID != "" && u.ID == t.BuyerID}})
 	}
 }
 
@@ -232,9 +233,6 @@ func handleEdit(s *Store, r *web.Renderer) echo.HandlerFunc {
 			return err
 		}
 		form := web.Form{Values: map[string]string{"title": t.Title, "price": string(web.Units(t.PriceCents))}}
-		if t.Reserved() {
-			form.Message = "This ticket is reserved by a buyer, so it cannot be edited."
-		}
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/edit", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
 	}
 }
@@ -248,9 +246,17 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 		form := web.FormValues(c, "title", "price")
 		title, price, err := parseForm(form)
 		if err == nil {
-			t, err = s.Update(c.Request().Context(), t.ID, web.CurrentUser(c).ID, title, price)
+			var updated Ticket
+			if updated, err = s.Update(c.Request().Context(), t.ID, web.CurrentUser(c).ID, title, price); err == nil {
+				t = updated
+			}
 		}
 		if form.Invalid(err) {
+			// The same edit form, for the ticket as it is now (a refusal
+			// may be because it was reserved meanwhile).
+			if now, gerr := s.Get(c.Request().Context(), t.ID); gerr == nil {
+				t = now
+			}
 			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "tickets/edit", Fragment: "ticket-form", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
 		}
 		if err != nil {

@@ -35,7 +35,7 @@ var errNotFound = problem.New(problem.NotFound, "Ticket not found")
 // columns and from read a ticket with its seller's name.
 const (
 	columns = `t.id, t.title, t.price, t.user_id, t.version, coalesce(t.order_id, ''), t.created_at, t.updated_at,
-	coalesce(t.reserved_until, ''), coalesce(t.sold_at, ''), coalesce(s.name, '')`
+	coalesce(t.reserved_until, ''), coalesce(t.sold_at, ''), coalesce(t.buyer_id, ''), coalesce(s.name, '')`
 	from = " FROM tickets t LEFT JOIN sellers s ON s.id = t.user_id"
 )
 
@@ -44,7 +44,7 @@ type scanner interface{ Scan(...any) error }
 func scan(row scanner) (Ticket, error) {
 	var t Ticket
 	var created, updated, reserved, sold string
-	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated, &reserved, &sold, &t.Seller); err != nil {
+	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated, &reserved, &sold, &t.BuyerID, &t.Seller); err != nil {
 		return Ticket{}, err
 	}
 	t.CreatedAt, _ = db.ParseTime(created)
@@ -117,13 +117,9 @@ func (s *Store) Update(ctx context.Context, id, userID, title string, priceCents
 func (s *Store) save(ctx context.Context, tx *db.Tx, t *Ticket, c change) error {
 	t.Version++
 	t.UpdatedAt = s.Now().UTC()
-	var orderID any
-	if t.OrderID != "" {
-		orderID = t.OrderID
-	}
 	_, err := tx.ExecContext(ctx,
-		"UPDATE tickets SET title = ?, price = ?, version = ?, order_id = ?, updated_at = ?, reserved_until = ?, sold_at = ? WHERE id = ?",
-		t.Title, t.PriceCents, t.Version, orderID, db.Timestamp(t.UpdatedAt), optionalTime(t.ReservedUntil), optionalTime(t.SoldAt), t.ID)
+		"UPDATE tickets SET title = ?, price = ?, version = ?, order_id = ?, updated_at = ?, reserved_until = ?, sold_at = ?, buyer_id = ? WHERE id = ?",
+		t.Title, t.PriceCents, t.Version, optionalString(t.OrderID), db.Timestamp(t.UpdatedAt), optionalTime(t.ReservedUntil), optionalTime(t.SoldAt), optionalString(t.BuyerID), t.ID)
 	if err != nil {
 		return fmt.Errorf("update ticket %s: %w", t.ID, err)
 	}
@@ -271,10 +267,18 @@ func optionalTime(t time.Time) any {
 	return db.Timestamp(t)
 }
 
+// optionalString is NULL for "".
+func optionalString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // lock marks the ticket as held by orderID until its deadline
 // (order:created). Replays are no-ops: a ticket already held by that order
 // is left alone.
-func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string, until time.Time) error {
+func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID, buyerID string, until time.Time) error {
 	t, err := find(ctx, tx, ticketID)
 	if err != nil {
 		return fmt.Errorf("lock ticket %s for order %s: %w", ticketID, orderID, err)
@@ -283,7 +287,7 @@ func (s *Store) lock(ctx context.Context, tx *db.Tx, ticketID, orderID string, u
 	case orderID:
 		return nil
 	case "":
-		t.OrderID, t.ReservedUntil = orderID, until
+		t.OrderID, t.BuyerID, t.ReservedUntil = orderID, buyerID, until
 		return s.save(ctx, tx, &t, reserved)
 	default:
 		// The orders module's unique index makes this impossible for live
@@ -303,7 +307,7 @@ func (s *Store) unlock(ctx context.Context, tx *db.Tx, ticketID, orderID string)
 	if t.OrderID != orderID {
 		return nil // already released, or held by a later order
 	}
-	t.OrderID, t.ReservedUntil = "", time.Time{}
+	t.OrderID, t.BuyerID, t.ReservedUntil = "", "", time.Time{}
 	return s.save(ctx, tx, &t, released)
 }
 

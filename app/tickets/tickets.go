@@ -38,6 +38,7 @@ type Ticket struct {
 	// SoldAt is set once the order is paid.
 	ReservedUntil time.Time
 	SoldAt        time.Time
+	BuyerID       string // the holding order's buyer, while reserved or sold
 	Seller        string // the seller's display name
 }
 

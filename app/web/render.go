@@ -57,11 +57,25 @@ func (r *Renderer) Render(c echo.Context, status int, v View) error {
 		err = r.Views.Fragment(&buf, v.Page, v.Fragment, p)
 	} else {
 		err = r.Views.Page(&buf, v.Page, p)
+		pushOwnURL(c)
 	}
 	if err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// pushOwnURL tells htmx the address of a whole page it fetched: a page
+// lives at its own URL whatever happened to the element that asked for it
+// (a live list can remove the row whose form was submitted, and htmx then
+// no longer knows the request was a boosted navigation). After a form's
+// 303 the page's URL is where the redirect led.
+func pushOwnURL(c echo.Context) {
+	req := c.Request()
+	h := req.Header
+	if req.Method == http.MethodGet && h.Get(HeaderHXRequest) == "true" && h.Get(headerHXHistoryRestore) != "true" {
+		c.Response().Header().Set("HX-Push-Url", req.URL.RequestURI())
+	}
 }
 
 func (r *Renderer) page(c echo.Context, title string, data any) pageData {

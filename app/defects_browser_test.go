@@ -1,0 +1,119 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app/apptest"
+)
+
+var orderURL = regexp.MustCompile(`/orders/[0-9a-f]{24}$`)
+
+// Buying from the front page's list puts the order page at its own URL,
+// whatever the live list does meanwhile (it removes the bought ticket's
+// row, with the form that was submitted): a reload, a bookmark or a copied
+// link is the order.
+func TestBrowserPurchaseFromTheListIsAtTheOrdersURL(t *testing.T) {
+	t.Parallel()
+	h := apptest.New(t)
+	seller, buyer := person(t, true), person(t, true)
+	require.NoError(t, chromedp.Do(seller, signUpInBrowser(h.URL, "seller@example.com")...))
+	require.NoError(t, chromedp.Do(seller, sellInBrowser(h.URL, "Front page show", "40")...))
+	require.NoError(t, chromedp.Do(buyer, signUpInBrowser(h.URL, "buyer@example.com")...))
+	require.NoError(t, chromedp.Do(buyer,
+		chromedp.Navigate(h.URL+"/"),
+		waitText("#ticket-rows", "Front page show"),
+		waitSSE(),
+		chromedp.Click(`#ticket-rows form[action="/orders"] button`),
+		waitText("#order-status", "reserved for you"),
+	))
+	assert.Regexp(t, orderURL, location(buyer, t), "the address bar shows the order")
+	require.NoError(t, chromedp.Do(buyer, chromedp.Reload(), waitText("#order-status", "reserved for you")))
+	assert.Regexp(t, orderURL, location(buyer, t))
+}
+
+// waitSSE waits until the page's live stream is open, so that the list
+// changes under the click as it does for a real buyer.
+func waitSSE() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			open, err := chromedp.EvaluateAsDevTools[bool](`(() => {
+				const e = document.querySelector("[sse-connect]");
+				const d = e && e["htmx-internal-data"];
+				return !!(d && d.sseEventSource && d.sseEventSource.readyState === 1);
+			})()`)(ctx, tg)
+			if err == nil && open {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the live stream never opened (%v)", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// A refused edit (the ticket was reserved meanwhile) re-renders the same
+// edit form, not a listing form that would list a duplicate; a reserved
+// or sold ticket's edit page says why and has no Save button.
+func TestBrowserRefusedEditStaysAnEdit(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{true, false} {
+		s := apptest.NewShop(t)
+		id := s.Seller.Sell(t, "Editable show", 30)
+		seller := person(t, js)
+		require.NoError(t, chromedp.Do(seller, signInInBrowser(s.URL, "/auth/signin", "seller@example.com")...))
+		require.NoError(t, chromedp.Do(seller, chromedp.Navigate(s.URL+"/tickets/"+id+"/edit"), chromedp.WaitVisible("#title")))
+		s.Buyer.Order(t, id) // reserved while the form is open
+		require.NoError(t, chromedp.Do(seller,
+			chromedp.Click("#ticket-form button"),
+			waitText("main", "Cannot edit a reserved ticket"),
+		))
+		action, err := chromedp.Run(seller, chromedp.EvaluateAsDevTools[string](`(document.querySelector("#ticket-form") || {}).action || ""`))
+		require.NoError(t, err)
+		assert.False(t, strings.HasSuffix(action, "/tickets"), "js=%v: the refused form must not post to /tickets (a new listing): %q", js, action)
+		text, err := chromedp.Run(seller, chromedp.Text("main"))
+		require.NoError(t, err)
+		assert.NotContains(t, text, "List ticket", "js=%v", js)
+		title, err := chromedp.Run(seller, chromedp.Title())
+		require.NoError(t, err)
+		assert.NotContains(t, title, "Edit  ·", "js=%v: the title names the ticket", js)
+
+		// The edit page of a reserved ticket: why, and no Save.
+		require.NoError(t, chromedp.Do(seller, chromedp.Navigate(s.URL+"/tickets/"+id+"/edit"), waitText("main", "reserved")))
+		buttons, err := chromedp.Run(seller, chromedp.EvaluateAsDevTools[int](`document.querySelectorAll("main form#ticket-form button").length`))
+		require.NoError(t, err)
+		assert.Zero(t, buttons, "js=%v: no Save button on a reserved ticket's edit page", js)
+	}
+}
+
+// A sold ticket's page says it is sold, and links its buyer's order.
+func TestBrowserSoldTicketSaysSold(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	id := s.Seller.Sell(t, "Sold show", 30)
+	order := s.Buyer.Order(t, id)
+	require.Equal(t, http.StatusCreated, s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": order, "token": "tok_visa"}, nil))
+	s.Settle(t)
+	for _, js := range []bool{true, false} {
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
+		require.NoError(t, chromedp.Do(buyer, chromedp.Navigate(s.URL+"/tickets/"+id), waitText("main .badge", "Sold")))
+		text, err := chromedp.Run(buyer, chromedp.Text("main"))
+		require.NoError(t, err)
+		assert.NotContains(t, text, "someone is checking out", "js=%v", js)
+		href, err := chromedp.Run(buyer, chromedp.EvaluateAsDevTools[string](`(document.querySelector('main a[href^="/orders/"]') || {}).getAttribute ? document.querySelector('main a[href^="/orders/"]').getAttribute("href") : ""`))
+		require.NoError(t, err)
+		assert.Equal(t, "/orders/"+order, href, "js=%v: the buyer is linked to their order", js)
+	}
+}
