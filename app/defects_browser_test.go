@@ -117,3 +117,32 @@ func TestBrowserSoldTicketSaysSold(t *testing.T) {
 		assert.Equal(t, "/orders/"+order, href, "js=%v: the buyer is linked to their order", js)
 	}
 }
+
+// After signing out, Back does not bring a private page back: not from the
+// browser's cache (JS off: signed-in pages are no-store) and not from
+// htmx's history cache (JS on: signed-in pages are never put in it, and
+// signing out clears it).
+func TestBrowserBackAfterSignOutShowsNoPrivatePage(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{true, false} {
+		s := apptest.NewShop(t)
+		id := s.Seller.Sell(t, "Private order show", 30)
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, signUpInBrowser(s.URL, "fan@example.com")...))
+		require.NoError(t, chromedp.Do(buyer,
+			chromedp.Navigate(s.URL+"/tickets/"+id),
+			chromedp.Click(`form[action="/orders"] button`),
+			waitText("#order-status", "reserved for you"),
+			chromedp.Navigate(s.URL+"/orders"), // a second private page, so Back has somewhere private to go
+			waitText("main", "Private order show"),
+			chromedp.Click(`form[action="/auth/signout"] button`),
+			waitText("header", "Sign in"),
+			chromedp.NavigateBack(),
+			chromedp.Sleep(500*time.Millisecond), // whatever Back brings has arrived
+		))
+		text, err := chromedp.Run(buyer, chromedp.Text("body"))
+		require.NoError(t, err)
+		assert.NotContains(t, text, "Private order show", "js=%v: Back after sign-out shows a signed-in page", js)
+		assert.NotContains(t, text, "Sign out", "js=%v", js)
+	}
+}

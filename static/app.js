@@ -2,7 +2,8 @@
 // allows only files from /static). Counts down to the deadline in every
 // <time data-countdown>, from its datetime attribute; without JavaScript
 // the deadline itself is shown. It looks for them every second, so pages
-// htmx swaps in are counted down too.
+// htmx swaps in are counted down too. On a signed-out page it also
+// empties htmx's history cache, so Back cannot restore a private page.
 (function () {
   function tick() {
     document.querySelectorAll("time[data-countdown]").forEach(function (el) {
@@ -14,4 +15,14 @@
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:load", tick);
   setInterval(tick, 1000);
+
+  // Signed out: nothing private may come back from htmx's history cache
+  // (the layout marks signed-out pages).
+  function forgetHistory() {
+    if (document.querySelector("[data-signed-out]")) {
+      try { localStorage.removeItem("htmx-history-cache"); } catch (e) {}
+    }
+  }
+  document.addEventListener("DOMContentLoaded", forgetHistory);
+  document.addEventListener("htmx:afterSettle", forgetHistory);
 })();
