@@ -146,3 +146,45 @@ func TestBrowserBackAfterSignOutShowsNoPrivatePage(t *testing.T) {
 		assert.NotContains(t, text, "Sign out", "js=%v", js)
 	}
 }
+
+// viewport sets the tab's width, as a phone (under 500 px) or a desktop.
+func viewport(width int) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
+	})
+}
+
+// No page is wider than a 360 px phone: nothing scrolls sideways, the
+// signed-in menu included.
+func TestBrowserPagesFitA360PixelPhone(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	reserved := s.Seller.Sell(t, "A rather long concert title, with its venue and the row", 1234.5)
+	order := s.Buyer.Order(t, reserved)
+	s.Seller.Sell(t, "Another show", 45)
+	s.Settle(t)
+	pages := map[string][]string{
+		"seller@example.com": {"/", "/tickets/" + reserved, "/tickets/new", "/sell", "/orders", "/auth/signout"},
+		"buyer@example.com":  {"/orders/" + order, "/orders"},
+		"":                   {"/", "/auth/signin", "/auth/signup", "/tickets/" + reserved},
+	}
+	for _, js := range []bool{true, false} {
+		for who, paths := range pages {
+			tab := person(t, js)
+			require.NoError(t, chromedp.Do(tab, viewport(360)))
+			if who != "" {
+				require.NoError(t, chromedp.Do(tab, signInInBrowser(s.URL, "/auth/signin", who)...))
+			}
+			for _, path := range paths {
+				require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+path), chromedp.WaitVisible("main")))
+				// A phone's browser widens the layout to fit what overflows
+				// (innerWidth grows with it), so the width to fit is the
+				// screen's.
+				fits, err := chromedp.Run(tab, chromedp.EvaluateAsDevTools[string](
+					`(() => { const w = Math.min(window.innerWidth, screen.width); const s = document.documentElement.scrollWidth; return s <= w ? "" : s + " > " + w; })()`))
+				require.NoError(t, err)
+				assert.Empty(t, fits, "js=%v %s as %q: the page is wider than the phone", js, path, who)
+			}
+		}
+	}
+}

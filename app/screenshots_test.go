@@ -20,8 +20,12 @@ func TestScreenshots(t *testing.T) {
 		t.Skip("set SCREENSHOT_DIR to take the screenshots")
 	}
 	s := apptest.NewShop(t)
-	orderID := s.Buyer.Order(t, s.Seller.Sell(t, "Radiohead, row 12", 89.5))
-	s.Seller.Sell(t, "Nils Frahm, balcony", 45)
+	reserved := s.Seller.Sell(t, "Radiohead, row 12", 89.5)
+	orderID := s.Buyer.Order(t, reserved)
+	onSale := s.Seller.Sell(t, "Nils Frahm, balcony", 45)
+	sold := s.Seller.Sell(t, "Björk, floor", 120.5)
+	require.Equal(t, 201, s.Buyer.JSON(t, "POST", "/api/payments", map[string]string{"orderId": s.Buyer.Order(t, sold), "token": "tok_visa"}, nil))
+	s.Settle(t)
 	for _, js := range []bool{true, false} {
 		for _, width := range []int{1280, 390} {
 			tab := person(t, js)
@@ -30,9 +34,24 @@ func TestScreenshots(t *testing.T) {
 			})))
 			name := func(page string) string { return fmt.Sprintf("%s-%d-js-%v", page, width, js) }
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#ticket-rows"), shot(t, name("list"))))
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signin"), chromedp.WaitVisible("#email"), shot(t, name("signin"))))
 			require.NoError(t, chromedp.Do(tab, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
 			require.NoError(t, chromedp.Do(tab,
 				chromedp.Navigate(s.URL+"/orders/"+orderID), waitText("#order-status", "reserved for you"), shot(t, name("order")),
+				chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible("main"), shot(t, name("orders")),
+				chromedp.Navigate(s.URL+"/tickets/"+sold), waitText("main .badge", "Sold"), shot(t, name("ticket-sold-to-you")),
+				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("main"), shot(t, name("ticket-on-sale")),
+			))
+			seller := person(t, js)
+			require.NoError(t, chromedp.Do(seller, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
+			})))
+			require.NoError(t, chromedp.Do(seller, signInInBrowser(s.URL, "/auth/signin", "seller@example.com")...))
+			require.NoError(t, chromedp.Do(seller,
+				chromedp.Navigate(s.URL+"/sell"), chromedp.WaitVisible("#dashboard"), shot(t, name("dashboard")),
+				chromedp.Navigate(s.URL+"/tickets/"+reserved+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit-reserved")),
+				chromedp.Navigate(s.URL+"/tickets/"+onSale+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit")),
+				chromedp.Navigate(s.URL+"/tickets/new"), chromedp.WaitVisible("#ticket-form"), shot(t, name("new")),
 			))
 		}
 	}
