@@ -188,3 +188,53 @@ func TestBrowserPagesFitA360PixelPhone(t *testing.T) {
 		}
 	}
 }
+
+// Back after paying shows the test checkout as paid, with a link to the
+// order and no Pay button; the button that leaves checkout says what it
+// does (the order stays reserved, it is not cancelled).
+func TestBrowserBackAfterPayingShowsThePaidCheckout(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{true, false} {
+		s := apptest.NewShop(t)
+		id := s.Seller.Sell(t, "Paid show", 30)
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
+		require.NoError(t, chromedp.Do(buyer,
+			chromedp.Navigate(s.URL+"/tickets/"+id),
+			chromedp.Click(`form[action="/orders"] button`),
+			waitText("#order-status", "reserved for you"),
+		))
+		order := location(buyer, t)
+		require.NoError(t, chromedp.Do(buyer,
+			chromedp.Click(`form[action$="/pay"] button`),
+			waitText(".test-mode", "TEST MODE"),
+		))
+		leave, err := chromedp.Run(buyer, chromedp.Text(`main a[href^="/orders/"]`))
+		require.NoError(t, err)
+		assert.NotContains(t, strings.ToLower(leave), "cancel", "js=%v: leaving checkout does not cancel the order, and must not say so", js)
+		require.NoError(t, chromedp.Do(buyer,
+			chromedp.Click(`form[action$="/pay"] button`),
+			waitText("#order-status", "Paid"),
+			back(js),
+			waitText("main", "paid"),
+		))
+		pay, err := chromedp.Run(buyer, chromedp.EvaluateAsDevTools[int](`document.querySelectorAll('main form[action$="/pay"] button:not([disabled])').length`))
+		require.NoError(t, err)
+		assert.Zero(t, pay, "js=%v: no Pay button on a paid checkout", js)
+		href, err := chromedp.Run(buyer, chromedp.EvaluateAsDevTools[string](`document.querySelector('main a[href^="/orders/"]').getAttribute("href")`))
+		require.NoError(t, err)
+		assert.True(t, strings.HasSuffix(order, href), "js=%v: the paid checkout links the order (%s, %s)", js, href, order)
+	}
+}
+
+// back presses the browser's Back button. With JS on, htmx handles Back
+// itself and no page loads, so chromedp.NavigateBack would wait forever.
+func back(js bool) chromedp.Action[chromedp.Void] {
+	if !js {
+		return chromedp.NavigateBack()
+	}
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.EvaluateAsDevTools[any](`history.back()`)(ctx, tg)
+		return err
+	})
+}

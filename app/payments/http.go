@@ -20,7 +20,7 @@ func Routes(api, site *echo.Group, s *Store, wh *Webhook, r *web.Renderer, baseU
 	site.POST("/webhooks/stripe", handleWebhook(wh))
 	if s.gateway.Test() {
 		site.GET("/payments/test-checkout/:id", handleTestCheckout(s, r))
-		site.POST("/payments/test-checkout/:id/pay", handleTestPay(s, wh))
+		site.POST("/payments/test-checkout/:id/pay", handleTestPay(s, wh, r))
 	}
 }
 
@@ -131,7 +131,7 @@ func handleTestCheckout(s *Store, r *web.Renderer) echo.HandlerFunc {
 
 // handleTestPay is the test checkout's Pay button: the signed event Stripe
 // would send, through the same webhook code, then back to the order.
-func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
+func handleTestPay(s *Store, wh *Webhook, r *web.Renderer) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		info, err := s.buyersSession(ctx, c.Param("id"), userID(c))
@@ -143,6 +143,12 @@ func handleTestPay(s *Store, wh *Webhook) echo.HandlerFunc {
 		}
 		payload, header := wh.TestEvent(info)
 		if err := wh.Handle(ctx, payload, header); err != nil {
+			return err
+		}
+		// The flash is also what keeps Back from showing the checkout as
+		// it was: a changed cookie takes no-store pages out of the
+		// browser's back-forward cache.
+		if err := r.Sessions.Flash(c, "Payment received."); err != nil {
 			return err
 		}
 		return web.Redirect(c, "/orders/"+info.Order.ID+"?paid=1")
