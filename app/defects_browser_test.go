@@ -238,3 +238,22 @@ func back(js bool) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// Without JavaScript the order page states its deadline once (the
+// countdown beside it needs the script); with it, the countdown shows.
+func TestBrowserOrderDeadlineIsSaidOnce(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	order := s.SellAndReserve(t, 30)
+	for _, js := range []bool{true, false} {
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
+		require.NoError(t, chromedp.Do(buyer, chromedp.Navigate(s.URL+"/orders/"+order), waitText("#order-status", "reserved for you")))
+		if js {
+			require.NoError(t, chromedp.Do(buyer, waitText("#order-status", "left)")))
+		}
+		text, err := chromedp.Run(buyer, chromedp.Text("#order-status"))
+		require.NoError(t, err)
+		assert.Equal(t, 1, strings.Count(text, "UTC"), "js=%v: %q", js, text)
+	}
+}

@@ -32,7 +32,7 @@ func TestNotFoundAndAssets(t *testing.T) {
 
 	_, doc = cl.Get(t, "/")
 	var assets []string
-	doc.Find("script[src], link[rel=stylesheet]").Each(func(_ int, s *goquery.Selection) {
+	doc.Find("script[src], link[rel=stylesheet], link[rel=icon]").Each(func(_ int, s *goquery.Selection) {
 		assets = append(assets, s.AttrOr("src", s.AttrOr("href", "")))
 	})
 	require.NotEmpty(t, assets)
@@ -42,4 +42,11 @@ func TestNotFoundAndAssets(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, a)
 	}
+	resp = cl.Do(t, http.MethodGet, "/favicon.ico", nil)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "/favicon.ico")
+	assert.Equal(t, "/static/favicon.svg", resp.Header.Get("Location"))
+	resp = cl.Do(t, http.MethodGet, "/static/favicon.svg", nil)
+	resp.Body.Close()
+	assert.Equal(t, "image/svg+xml", resp.Header.Get("Content-Type"))
 }

@@ -27,6 +27,8 @@ func internalRoutes(a *App) http.Handler {
 func routes(e *echo.Echo, a *App) {
 	e.GET("/healthz", handlePublicHealth(a))
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
+	// Browsers and bots ask for /favicon.ico whatever the page says.
+	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 
 	api := e.Group("/api", web.RequireJSON)
 	site := e.Group("")

@@ -295,7 +295,7 @@ func TestBrowserRaceForOneTicket(t *testing.T) {
 				if err == nil && strings.Contains(loc, "/orders/") {
 					return nil
 				}
-				ok, err := chromedp.EvaluateAsDevTools[bool](`!!document.querySelector(".flash") && document.querySelector(".flash").innerText.includes("someone else just reserved")`)(ctx, tg)
+				ok, err := chromedp.EvaluateAsDevTools[bool](`!!document.querySelector(".form-message") && document.querySelector(".form-message").innerText.includes("someone else just reserved")`)(ctx, tg)
 				if err == nil && ok {
 					return nil
 				}

@@ -6,6 +6,9 @@
 // empties htmx's history cache, so Back cannot restore a private page.
 (function () {
   function tick() {
+    // What only the script makes true (a countdown, live updates) is
+    // hidden in the page and shown here.
+    document.querySelectorAll("[data-needs-js][hidden]").forEach(function (el) { el.hidden = false; });
     document.querySelectorAll("time[data-countdown]").forEach(function (el) {
       var left = Math.max(0, Math.round((Date.parse(el.getAttribute("datetime")) - Date.now()) / 1000));
       var m = Math.floor(left / 60), s = left % 60;

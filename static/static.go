@@ -7,7 +7,7 @@ import (
 	"net/http"
 )
 
-//go:embed app.css app.js vendor
+//go:embed app.css app.js favicon.svg vendor
 var files embed.FS
 
 // Handler serves the files. Vendored files carry their version in their

@@ -259,7 +259,9 @@ func TestSignUpAndSignInPagesWithoutJavaScript(t *testing.T) {
 
 	resp = cl.Form(t, "/auth/signup", url.Values{"email": {"PAGE@example.com"}, "password": {"password"}})
 	require.Equal(t, 422, resp.StatusCode)
-	assert.Equal(t, "Email in use", strings.TrimSpace(apptest.Doc(t, resp).Find("#email-error").Text()))
+	doc = apptest.Doc(t, resp)
+	assert.Equal(t, "Email in use", strings.TrimSpace(doc.Find("#email-error").Text()))
+	assert.Equal(t, 1, strings.Count(doc.Find("main").Text(), "Email in use"), "said once, at the field")
 
 	resp = cl.Form(t, "/auth/signout", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

@@ -83,7 +83,7 @@ func handleReserve(s *Store, r *web.Renderer) echo.HandlerFunc {
 			if p == errOwnTicket {
 				msg = p.Message + "."
 			}
-			if err := r.Sessions.Flash(c, msg); err != nil {
+			if err := r.Sessions.FlashRefusal(c, msg); err != nil {
 				return err
 			}
 			return web.Redirect(c, "/tickets/"+ticketID)

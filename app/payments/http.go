@@ -61,7 +61,7 @@ func handlePay(s *Store, r *web.Renderer, baseURL string) echo.HandlerFunc {
 		id := c.Param("id")
 		o, err := s.payableOrder(ctx, id, web.CurrentUser(c).ID)
 		if p, ok := problem.As(err); ok && p.Kind == problem.Invalid {
-			if err := r.Sessions.Flash(c, p.Message+"."); err != nil {
+			if err := r.Sessions.FlashRefusal(c, p.Message+"."); err != nil {
 				return err
 			}
 			return web.Redirect(c, "/orders/"+id)

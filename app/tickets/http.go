@@ -3,6 +3,7 @@ package tickets
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -214,6 +215,15 @@ func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
+// priceField is a price as the form shows it: whole amounts as they are
+// ("20"), others with both decimals ("120.50", as on the ticket).
+func priceField(cents int64) string {
+	if cents%100 == 0 {
+		return strconv.FormatInt(cents/100, 10)
+	}
+	return fmt.Sprintf("%d.%02d", cents/100, cents%100)
+}
+
 // ownTicket loads a ticket the signed-in user may edit.
 func ownTicket(c echo.Context, s *Store) (Ticket, error) {
 	t, err := s.Get(c.Request().Context(), c.Param("id"))
@@ -232,7 +242,7 @@ func handleEdit(s *Store, r *web.Renderer) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		form := web.Form{Values: map[string]string{"title": t.Title, "price": string(web.Units(t.PriceCents))}}
+		form := web.Form{Values: map[string]string{"title": t.Title, "price": priceField(t.PriceCents)}}
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/edit", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
 	}
 }

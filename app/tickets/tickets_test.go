@@ -369,7 +369,7 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 
 	resp, doc = seller.Get(t, loc+"/edit")
 	require.Equal(t, 200, resp.StatusCode)
-	assert.Equal(t, "35.5", doc.Find("#price").AttrOr("value", ""))
+	assert.Equal(t, "35.50", doc.Find("#price").AttrOr("value", ""))
 	resp = seller.Form(t, loc+"/edit", url.Values{"title": {"Jazz night (late show)"}, "price": {"40"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	tk, err := h.App.Tickets.Get(context.Background(), id)
@@ -438,4 +438,15 @@ func BenchmarkCreateTicketHTTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tickets/s")
+}
+
+// The edit form shows a price as the ticket does, with both decimals.
+func TestEditFormShowsThePriceWithItsCents(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	for price, want := range map[float64]string{120.5: "120.50", 20: "20", 10.05: "10.05"} {
+		id := s.Seller.Sell(t, "Priced show", price)
+		_, doc := s.Seller.Get(t, "/tickets/"+id+"/edit")
+		assert.Equal(t, want, doc.Find("#price").AttrOr("value", ""))
+	}
 }

@@ -17,11 +17,12 @@ var csrfContextKey = middleware.DefaultCSRFConfig.ContextKey
 // pageData is what every page template receives: the layout's needs plus the
 // page's own Data.
 type pageData struct {
-	Title   string
-	User    *User
-	CSRF    string
-	Flashes []string
-	Path    string
+	Title    string
+	User     *User
+	CSRF     string
+	Flashes  []string
+	Refusals []string // flashes that say no, shown as errors
+	Path     string
 	// TestMode puts the TEST MODE banner on the page: payments go to the
 	// built-in test checkout and no money is taken.
 	TestMode bool
@@ -88,7 +89,7 @@ func (r *Renderer) page(c echo.Context, title string, data any) pageData {
 	}
 	p.CSRF, _ = c.Get(csrfContextKey).(string)
 	if r.Sessions != nil {
-		p.Flashes = r.Sessions.Flashes(c)
+		p.Flashes, p.Refusals = r.Sessions.Flashes(c)
 	}
 	return p
 }
@@ -130,8 +131,10 @@ func (f *Form) Invalid(err error) bool {
 	if !ok || (p.Kind != problem.Invalid && p.Kind != problem.Conflict) {
 		return false
 	}
+	// A message that belongs to a field is said there, once; one that
+	// belongs to none goes above the form.
 	f.Errors = p.Fields
-	if len(p.Fields) == 0 || p.Kind == problem.Conflict {
+	if len(p.Fields) == 0 {
 		f.Message = p.Message
 	}
 	return true

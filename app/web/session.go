@@ -209,21 +209,36 @@ func (s *Sessions) Flash(c echo.Context, msg string) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// Flashes returns and clears the pending one-time messages.
-func (s *Sessions) Flashes(c echo.Context) []string {
+// refusalKey keeps refusals apart from good news: the next page shows
+// them in the error style.
+const refusalKey = "refusal"
+
+// FlashRefusal is Flash for a message that says no ("Sorry, someone else
+// just reserved this ticket.").
+func (s *Sessions) FlashRefusal(c echo.Context, msg string) error {
 	sess := s.session(c)
-	fs := sess.Flashes()
-	if len(fs) == 0 {
-		return nil
-	}
-	_ = sess.Save(c.Request(), c.Response())
-	out := make([]string, 0, len(fs))
-	for _, f := range fs {
-		if m, ok := f.(string); ok {
-			out = append(out, m)
+	sess.AddFlash(msg, refusalKey)
+	return sess.Save(c.Request(), c.Response())
+}
+
+// Flashes returns and clears the pending one-time messages: the good news,
+// then the refusals.
+func (s *Sessions) Flashes(c echo.Context) (news, refusals []string) {
+	sess := s.session(c)
+	strs := func(fs []any) []string {
+		var out []string
+		for _, f := range fs {
+			if m, ok := f.(string); ok {
+				out = append(out, m)
+			}
 		}
+		return out
 	}
-	return out
+	news, refusals = strs(sess.Flashes()), strs(sess.Flashes(refusalKey))
+	if len(news)+len(refusals) > 0 {
+		_ = sess.Save(c.Request(), c.Response())
+	}
+	return news, refusals
 }
 
 // CurrentUser returns the signed-in user, nil when there is none.
