@@ -138,6 +138,12 @@ func TestSignInIsRateLimited(t *testing.T) {
 	assert.Contains(t, body.Errors[0].Message, "Too many sign-in attempts")
 	// Even the right password waits out the window.
 	assert.Equal(t, 429, cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "fan@example.com", "password": "password"}, nil))
+	// The sign-in page says so on its form, with the email kept.
+	resp := cl.Form(t, "/auth/signin", url.Values{"email": {"fan@example.com"}, "password": {"password"}})
+	assert.Equal(t, 429, resp.StatusCode)
+	doc := apptest.Doc(t, resp)
+	assert.Contains(t, doc.Find("#signin-form .form-message").Text(), "Too many sign-in attempts")
+	assert.Equal(t, "fan@example.com", doc.Find("#email").AttrOr("value", ""))
 	// Another account from the same address is not affected.
 	h.Client(t).SignUp(t, "other@example.com", "password")
 	assert.Equal(t, 200, cl.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "other@example.com", "password": "password"}, nil))

@@ -144,7 +144,7 @@ func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter)
 		u, err := signUp(c, s, l, form.Value("email"), form.Value("password"))
 		if form.Invalid(err) {
 			form.Values["password"] = ""
-			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "auth/signup", Fragment: "signup-form", Title: "Sign up", Data: authPage{Form: form, Next: next}})
+			return r.Render(c, form.Status, web.View{Page: "auth/signup", Fragment: "signup-form", Title: "Sign up", Data: authPage{Form: form, Next: next}})
 		}
 		if err != nil {
 			return err
@@ -175,7 +175,7 @@ func handleSignIn(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter)
 		u, err := signIn(c, s, l, form.Value("email"), form.Value("password"))
 		if form.Invalid(err) {
 			form.Values["password"] = ""
-			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "auth/signin", Fragment: "signin-form", Title: "Sign in", Data: authPage{Form: form, Next: next}})
+			return r.Render(c, form.Status, web.View{Page: "auth/signin", Fragment: "signin-form", Title: "Sign in", Data: authPage{Form: form, Next: next}})
 		}
 		if err != nil {
 			return err

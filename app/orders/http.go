@@ -23,7 +23,7 @@ func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Strea
 	site.POST("/orders", handleReserve(s, r), web.RequireUser)
 	site.GET("/orders", handleList(s, r), web.RequireUser)
 	site.GET("/orders/:id", handleShow(s, r), web.RequireUser)
-	site.POST("/orders/:id/cancel", handleCancel(s), web.RequireUser)
+	site.POST("/orders/:id/cancel", handleCancel(s, r), web.RequireUser)
 	site.GET("/orders/:id/stream", handleStream(s, r, streams), web.RequireUser)
 }
 
@@ -128,9 +128,18 @@ func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
-func handleCancel(s *Store) echo.HandlerFunc {
+func handleCancel(s *Store, r *web.Renderer) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		o, err := s.Cancel(c.Request().Context(), c.Param("id"), web.CurrentUser(c).ID)
+		id := c.Param("id")
+		o, err := s.Cancel(c.Request().Context(), id, web.CurrentUser(c).ID)
+		if err == errCannotCancel {
+			// A Cancel button from before the payment: back to the order,
+			// which says it is paid, with why nothing was cancelled.
+			if err := r.Sessions.FlashRefusal(c, "This order is paid, so it can no longer be cancelled."); err != nil {
+				return err
+			}
+			return web.Redirect(c, "/orders/"+id)
+		}
 		if err != nil {
 			return err
 		}

@@ -446,3 +446,19 @@ func TestOrderStream(t *testing.T) {
 	other.SignUp(t, "other@example.com", "password")
 	assert.Equal(t, 404, other.Do(t, http.MethodGet, "/orders/"+expiring.ID+"/stream", nil).StatusCode)
 }
+
+// A Cancel button left from before the payment does not end in a bare
+// Conflict page: back to the order, which is paid, with why.
+func TestStaleCancelOnAPaidOrderExplains(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	order := s.SellAndReserve(t, 20)
+	require.Equal(t, http.StatusCreated, s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": order, "token": "tok_visa"}, nil))
+	s.Settle(t)
+	resp := s.Buyer.Form(t, "/orders/"+order+"/cancel", nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/orders/"+order, resp.Header.Get("Location"))
+	_, doc := s.Buyer.Get(t, "/orders/"+order)
+	assert.Contains(t, doc.Find(".form-message").Text(), "paid, so it can no longer be cancelled")
+	assert.Equal(t, "complete", s.Status(t, order))
+}

@@ -144,18 +144,22 @@ type homePage struct {
 	Query   string
 	Tickets []Ticket
 	Next    string
+	Paged   bool // a later page: it links back to the newest
 	Live    bool // the first, unfiltered page follows changes as they happen
 }
 
 func handleHome(s *Store, r *web.Renderer) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		q := listQuery(c)
+		if _, _, ok := decodeCursor(q.Before); q.Before != "" && !ok {
+			q.Before = "" // a mangled link: the first page, not an error
+		}
 		p, err := s.ListOnSale(c.Request().Context(), q)
 		if err != nil {
 			return err
 		}
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/home", Fragment: "ticket-list", Title: "Tickets for sale",
-			Data: homePage{Query: q.Query, Tickets: p.Tickets, Next: p.Next, Live: q.Query == "" && q.Before == ""}})
+			Data: homePage{Query: q.Query, Tickets: p.Tickets, Next: p.Next, Paged: q.Before != "", Live: q.Query == "" && q.Before == ""}})
 	}
 }
 

@@ -450,3 +450,25 @@ func TestEditFormShowsThePriceWithItsCents(t *testing.T) {
 		assert.Equal(t, want, doc.Find("#price").AttrOr("value", ""))
 	}
 }
+
+// The list's later pages link back to the newest, and a mangled page link
+// shows the first page rather than an error.
+func TestListPagesLinkBothWays(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	for i := range 51 {
+		s.Seller.Sell(t, fmt.Sprintf("Show %02d", i), 10)
+	}
+	_, doc := s.Buyer.Get(t, "/")
+	older, ok := doc.Find(`nav[aria-label=Pagination] a:contains("Older")`).Attr("href")
+	require.True(t, ok, "the first page links to older tickets")
+	assert.Zero(t, doc.Find(`nav[aria-label=Pagination] a:contains("Newest")`).Length())
+
+	_, doc = s.Buyer.Get(t, older)
+	assert.Equal(t, "/", doc.Find(`nav[aria-label=Pagination] a:contains("Newest")`).AttrOr("href", ""), "page 2 links back to the newest")
+	assert.Contains(t, doc.Find("#ticket-rows").Text(), "Show 00")
+
+	resp, doc := s.Buyer.Get(t, "/?before=not-a-cursor")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, doc.Find("#ticket-rows").Text(), "Show 50", "the first page")
+}

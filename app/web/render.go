@@ -106,6 +106,9 @@ type Form struct {
 	Values  map[string]string
 	Errors  map[string]string
 	Message string
+	// Status is what a refused form answers with: 422, or 429 for too
+	// many attempts (set by Invalid).
+	Status int
 }
 
 // FormValues reads the named fields of the posted form.
@@ -124,12 +127,16 @@ func (f Form) Value(name string) string { return f.Values[name] }
 func (f Form) Error(name string) string { return f.Errors[name] }
 
 // Invalid reports whether err is something the form can show next to its
-// fields (a problem.Invalid, or a Conflict like "Email in use") and, if so,
-// records it in f.
+// fields (a problem.Invalid, a Conflict like "Email in use", or too many
+// attempts) and, if so, records it in f.
 func (f *Form) Invalid(err error) bool {
 	p, ok := problem.As(err)
-	if !ok || (p.Kind != problem.Invalid && p.Kind != problem.Conflict) {
+	if !ok || (p.Kind != problem.Invalid && p.Kind != problem.Conflict && p.Kind != problem.TooManyRequests) {
 		return false
+	}
+	f.Status = http.StatusUnprocessableEntity
+	if p.Kind == problem.TooManyRequests {
+		f.Status = http.StatusTooManyRequests
 	}
 	// A message that belongs to a field is said there, once; one that
 	// belongs to none goes above the form.
