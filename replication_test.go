@@ -437,21 +437,19 @@ func TestRestoreCommand(t *testing.T) {
 	buyer.SignUp(t, "buyer@example.com", "password")
 	first, second := seller.Sell(t, "First", 10), seller.Sell(t, "Second", 10)
 	buyer.Order(t, first)
-	waitInSync(t, internal)
-	// The replica's sync times are whole seconds here, so the timestamp
-	// needs a second either side of it: a wait for the wall clock that
-	// -timestamp is about, not for the app.
-	time.Sleep(1100 * time.Millisecond)
-	between := time.Now()
-	time.Sleep(1100 * time.Millisecond)
+	// The timestamp falls just after the replica's first point that holds
+	// the first order, and before the second order exists.
+	between := replicaOrders(t, vars["LITESTREAM_REPLICA_URL"], 1).Add(time.Millisecond)
+	time.Sleep(time.Until(between) + 10*time.Millisecond)
 	buyer.Order(t, second)
+	replicaOrders(t, vars["LITESTREAM_REPLICA_URL"], 2)
 	waitInSync(t, internal)
 
 	_, err := restore()
 	require.ErrorIs(t, err, db.ErrLocked, "no restore under a running app")
 	require.NoError(t, stop())
 
-	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339))
+	out, err := restore("-timestamp", between.UTC().Format(time.RFC3339Nano))
 	require.NoError(t, err)
 	t.Log(out)
 	assert.Contains(t, out, "restore: orders.db: restored to transaction")
@@ -499,6 +497,30 @@ func waitIdle(t *testing.T, internal string) {
 		}
 		return true
 	}, 20*time.Second, 20*time.Millisecond, "consumers idle")
+}
+
+// replicaOrders waits until the replica's latest point of orders.db holds
+// n orders, and returns when that point was synced.
+func replicaOrders(t *testing.T, url string, n int) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := db.NewReplication(url, os.Getenv, dbtest.Quiet)
+	require.NoError(t, err)
+	var synced time.Time
+	require.Eventually(t, func() bool {
+		points, err := rep.Points(ctx, "orders", true)
+		if err != nil || len(points) == 0 {
+			return false
+		}
+		last := points[len(points)-1]
+		dir := t.TempDir()
+		if err := rep.RestoreTo(ctx, "orders", last.TXID, filepath.Join(dir, "orders.db")); err != nil {
+			return false
+		}
+		synced = last.Synced
+		return countOrders(t, dir) == n
+	}, 20*time.Second, 50*time.Millisecond, "the replica holds %d orders", n)
+	return synced
 }
 
 func waitInSync(t *testing.T, internal string) {

@@ -164,6 +164,12 @@ func Restore(ctx context.Context, dir string, r *db.Replication, opt RestoreOpti
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
+	// A restore that died halfway left its staging behind; none is in use
+	// (the data directory is locked, or not yet served).
+	left, _ := filepath.Glob(filepath.Join(dir, ".restore-*"))
+	for _, l := range left {
+		os.RemoveAll(l)
+	}
 	stage, err := os.MkdirTemp(dir, ".restore-")
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
