@@ -257,3 +257,30 @@ func TestBrowserOrderDeadlineIsSaidOnce(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(text, "UTC"), "js=%v: %q", js, text)
 	}
 }
+
+// Focus follows htmx's swaps: to the first invalid field of a refused
+// form, to the heading of a page reached by a boosted link.
+func TestBrowserFocusFollowsSwaps(t *testing.T) {
+	t.Parallel()
+	h := apptest.New(t)
+	p := person(t, true)
+	focused := func() string {
+		id, err := chromedp.Run(p, chromedp.EvaluateAsDevTools[string](`document.activeElement ? (document.activeElement.id || document.activeElement.tagName) : ""`))
+		require.NoError(t, err)
+		return id
+	}
+	require.NoError(t, chromedp.Do(p,
+		chromedp.Navigate(h.URL+"/auth/signup"),
+		chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#email", "not-an-email"),
+		chromedp.SendKeys("#password", "password"),
+		chromedp.Click("#signup-form button"),
+		waitText("#email-error", "Email must be valid"),
+	))
+	assert.Eventually(t, func() bool { return focused() == "email" }, 5*time.Second, 20*time.Millisecond, "the invalid field has focus: %s", focused())
+	require.NoError(t, chromedp.Do(p,
+		chromedp.Click(`header a[href="/auth/signin"]`),
+		waitText("main h1", "Sign in"),
+	))
+	assert.Eventually(t, func() bool { return focused() == "H1" }, 5*time.Second, 20*time.Millisecond, "the new page's heading has focus: %s", focused())
+}

@@ -3,7 +3,8 @@
 // <time data-countdown>, from its datetime attribute; without JavaScript
 // the deadline itself is shown. It looks for them every second, so pages
 // htmx swaps in are counted down too. On a signed-out page it also
-// empties htmx's history cache, so Back cannot restore a private page.
+// empties htmx's history cache, so Back cannot restore a private page,
+// and after a swap it moves focus where a page load would put it.
 (function () {
   function tick() {
     // What only the script makes true (a countdown, live updates) is
@@ -28,4 +29,18 @@
   }
   document.addEventListener("DOMContentLoaded", forgetHistory);
   document.addEventListener("htmx:afterSettle", forgetHistory);
+
+  // Focus follows what htmx swapped in, as a page load would place it: a
+  // refused form, its first invalid field; a new page (boosted
+  // navigation), its heading. Live updates (no request) move nothing.
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var d = e.detail || {};
+    if (!d.xhr || !d.target) return;
+    var invalid = d.target.querySelector("[aria-invalid=true]");
+    if (invalid) { invalid.focus(); return; }
+    if (d.boosted || d.target === document.body) {
+      var h = document.querySelector("main h1");
+      if (h) { h.setAttribute("tabindex", "-1"); h.focus({ preventScroll: true }); }
+    }
+  });
 })();
