@@ -284,3 +284,29 @@ func TestBrowserFocusFollowsSwaps(t *testing.T) {
 	))
 	assert.Eventually(t, func() bool { return focused() == "H1" }, 5*time.Second, 20*time.Millisecond, "the new page's heading has focus: %s", focused())
 }
+
+// Times are <time datetime> in UTC; with JS the browser shows them in the
+// visitor's zone.
+func TestBrowserTimesInTheVisitorsZone(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	order := s.SellAndReserve(t, 30)
+	for _, js := range []bool{true, false} {
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			return tg.Call(ctx, "Emulation.setTimezoneOverride", map[string]any{"timezoneId": "Asia/Tokyo"}, nil)
+		})))
+		require.NoError(t, chromedp.Do(buyer, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
+		require.NoError(t, chromedp.Do(buyer, chromedp.Navigate(s.URL+"/orders/"+order), waitText("#order-status", "reserved for you")))
+		text, err := chromedp.Run(buyer, chromedp.Text("#order-status strong time"))
+		require.NoError(t, err)
+		if js {
+			assert.Contains(t, text, "GMT+9", "the visitor's zone")
+		} else {
+			assert.Contains(t, text, "UTC")
+		}
+		iso, err := chromedp.Run(buyer, chromedp.AttributeValue("#order-status strong time", "datetime"))
+		require.NoError(t, err)
+		assert.True(t, strings.HasSuffix(iso.Value, "Z"), "machine-readable UTC: %q", iso.Value)
+	}
+}

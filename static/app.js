@@ -30,6 +30,24 @@
   document.addEventListener("DOMContentLoaded", forgetHistory);
   document.addEventListener("htmx:afterSettle", forgetHistory);
 
+  // Times come in UTC (the server's format); here they are shown in the
+  // visitor's own zone.
+  var formats = {
+    datetime: { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" },
+    clock: { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }
+  };
+  function localTimes() {
+    document.querySelectorAll("time[data-local]:not([data-localized])").forEach(function (el) {
+      var f = formats[el.getAttribute("data-local")], t = Date.parse(el.getAttribute("datetime"));
+      if (!f || isNaN(t)) return;
+      el.textContent = new Intl.DateTimeFormat(undefined, f).format(t);
+      el.title = el.getAttribute("datetime");
+      el.setAttribute("data-localized", "");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", localTimes);
+  document.addEventListener("htmx:load", localTimes);
+
   // Focus follows what htmx swapped in, as a page load would place it: a
   // refused form, its first invalid field; a new page (boosted
   // navigation), its heading. Live updates (no request) move nothing.

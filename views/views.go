@@ -92,9 +92,18 @@ func (v *Views) exec(w io.Writer, page, name string, data any) error {
 // Funcs are the helpers every template may call.
 var Funcs = template.FuncMap{
 	"money":    Money,
-	"datetime": func(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006, 15:04 UTC") },
+	"datetime": func(t time.Time) template.HTML { return timeElement(t, "Mon 2 Jan 2006, 15:04 UTC", "datetime") },
+	"clock":    func(t time.Time) template.HTML { return timeElement(t, "15:04 UTC", "clock") },
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"dict":     dict,
+}
+
+// timeElement is t as a <time> in UTC, the server's format; with
+// JavaScript the browser rewrites it in the visitor's zone (app.js reads
+// data-local: "datetime" or "clock").
+func timeElement(t time.Time, layout, kind string) template.HTML {
+	u := t.UTC()
+	return template.HTML(`<time datetime="` + u.Format(time.RFC3339) + `" data-local="` + kind + `">` + u.Format(layout) + `</time>`)
 }
 
 // Money formats integer cents as dollars: 2050 → "$20.50".
