@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -44,23 +43,11 @@ func TestBrowserPurchaseFromTheListIsAtTheOrdersURL(t *testing.T) {
 // waitSSE waits until the page's live stream is open, so that the list
 // changes under the click as it does for a real buyer.
 func waitSSE() chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			open, err := chromedp.EvaluateAsDevTools[bool](`(() => {
-				const e = document.querySelector("[sse-connect]");
-				const d = e && e["htmx-internal-data"];
-				return !!(d && d.sseEventSource && d.sseEventSource.readyState === 1);
-			})()`)(ctx, tg)
-			if err == nil && open {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("the live stream never opened (%v)", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	return waitJS(`(() => {
+		const e = document.querySelector("[sse-connect]");
+		const d = e && e["htmx-internal-data"];
+		return !!(d && d.sseEventSource && d.sseEventSource.readyState === 1);
+	})()`, "the live stream never opened")
 }
 
 // A refused edit (the ticket was reserved meanwhile) re-renders the same
@@ -145,13 +132,6 @@ func TestBrowserBackAfterSignOutShowsNoPrivatePage(t *testing.T) {
 		assert.NotContains(t, text, "Private order show", "js=%v: Back after sign-out shows a signed-in page", js)
 		assert.NotContains(t, text, "Sign out", "js=%v", js)
 	}
-}
-
-// viewport sets the tab's width, as a phone (under 500 px) or a desktop.
-func viewport(width int) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
-	})
 }
 
 // No page is wider than a 360 px phone: nothing scrolls sideways, the

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -29,9 +28,7 @@ func TestScreenshots(t *testing.T) {
 	for _, js := range []bool{true, false} {
 		for _, width := range []int{1280, 390} {
 			tab := person(t, js)
-			require.NoError(t, chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
-			})))
+			require.NoError(t, chromedp.Do(tab, viewport(width)))
 			name := func(page string) string { return fmt.Sprintf("%s-%d-js-%v", page, width, js) }
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#ticket-rows"), shot(t, name("list"))))
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signin"), chromedp.WaitVisible("#email"), shot(t, name("signin"))))
@@ -43,9 +40,7 @@ func TestScreenshots(t *testing.T) {
 				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("main"), shot(t, name("ticket-on-sale")),
 			))
 			seller := person(t, js)
-			require.NoError(t, chromedp.Do(seller, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
-			})))
+			require.NoError(t, chromedp.Do(seller, viewport(width)))
 			require.NoError(t, chromedp.Do(seller, signInInBrowser(s.URL, "/auth/signin", "seller@example.com")...))
 			require.NoError(t, chromedp.Do(seller,
 				chromedp.Navigate(s.URL+"/sell"), chromedp.WaitVisible("#dashboard"), shot(t, name("dashboard")),

@@ -97,6 +97,12 @@ func shot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 // waitText waits until the element's text contains want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.innerText.includes(%q); })()`, sel, want)
+	return waitJS(js, fmt.Sprintf("%s never contained %q", sel, want))
+}
+
+// waitJS waits up to 15 s until the expression js is true in the page;
+// failing, it says never and shows the page's body.
+func waitJS(js, never string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -106,10 +112,17 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 			}
 			if time.Now().After(deadline) {
 				html, _ := chromedp.OuterHTML("body")(ctx, tg)
-				return fmt.Errorf("%s never contained %q; body: %.2000s", sel, want, html)
+				return fmt.Errorf("%s; body: %.2000s", never, html)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
+	})
+}
+
+// viewport sets the tab's width, as a phone (under 500 px) or a desktop.
+func viewport(width int) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		return tg.Call(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, nil)
 	})
 }
 
