@@ -290,3 +290,34 @@ func TestBrowserTimesInTheVisitorsZone(t *testing.T) {
 		assert.True(t, strings.HasSuffix(iso.Value, "Z"), "machine-readable UTC: %q", iso.Value)
 	}
 }
+
+// The live list sends only swaps whose targets the page holds: a sale
+// (reserved, then sold), a listing, a release and an edit raise no
+// htmx:oobErrorNoTarget in an open front page.
+func TestBrowserLiveListRaisesNoSwapErrors(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	sold := s.Seller.Sell(t, "Sold during the visit", 30)
+	viewer := person(t, true)
+	require.NoError(t, chromedp.Do(viewer,
+		chromedp.Navigate(s.URL+"/"),
+		waitText("#ticket-rows", "Sold during the visit"),
+		waitSSE(),
+		waitJS(`window.swapErrors = []; document.addEventListener("htmx:oobErrorNoTarget", e => swapErrors.push(e.detail.content.outerHTML)); true`, "no listener"),
+	))
+	listed := s.Seller.Sell(t, "Listed during the visit", 20)
+	order := s.Buyer.Order(t, sold)
+	require.Equal(t, http.StatusCreated, s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": order, "token": "tok_visa"}, nil))
+	s.Settle(t)
+	back := s.Buyer.Order(t, listed)
+	require.Equal(t, http.StatusNoContent, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+back, nil).StatusCode)
+	require.Equal(t, http.StatusOK, s.Seller.JSON(t, http.MethodPut, "/api/tickets/"+listed, map[string]any{"title": "Edited during the visit", "price": 25}, nil))
+	require.NoError(t, chromedp.Do(viewer, waitText("#ticket-rows", "Edited during the visit")))
+	text, err := chromedp.Run(viewer, chromedp.Text("#ticket-list"))
+	require.NoError(t, err)
+	assert.NotContains(t, text, "Sold during the visit")
+	assert.NotContains(t, text, "No tickets for sale yet")
+	errs, err := chromedp.Run(viewer, chromedp.EvaluateAsDevTools[[]string](`swapErrors`))
+	require.NoError(t, err)
+	assert.Empty(t, errs, "swaps without a target")
+}

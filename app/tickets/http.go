@@ -281,13 +281,69 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 }
 
 // liveRow is one change to the list: the ticket as it is now, and what
-// the change was. Before, for a ticket back on sale, is the ticket on sale
-// that follows it in the list ("" when it is the oldest), so it goes back
-// where a reload would show it.
+// the change was. Shown says the page holds the ticket's row already (so a
+// new copy replaces it). Before, for a ticket back on sale, is the ticket
+// on sale that follows it in the list ("" when it is the oldest), so it
+// goes back where a reload would show it.
 type liveRow struct {
 	Ticket Ticket
 	Change change
+	Shown  bool
 	Before string
+}
+
+// livePage is what an open front page holds, as far as its stream can
+// tell: the rows of the first page when the stream opened, and those the
+// stream has added or removed since. The stream sends only swaps whose
+// targets the page has, so htmx never looks for a row that is not there:
+// a ticket edited, reserved or sold that is not on the page is no news to
+// it, nor is one released that belongs on a later page.
+type livePage struct {
+	rows     map[string]bool
+	complete bool // the page shows every ticket on sale: none are on later pages
+}
+
+func openLivePage(ctx context.Context, s *Store) (*livePage, error) {
+	p, err := s.ListOnSale(ctx, ListQuery{})
+	if err != nil {
+		return nil, err
+	}
+	lp := &livePage{rows: make(map[string]bool, len(p.Tickets)), complete: p.Next == ""}
+	for _, t := range p.Tickets {
+		lp.rows[t.ID] = true
+	}
+	return lp, nil
+}
+
+// apply decides what the page needs for one change, and records it; ok
+// is false when the page needs nothing.
+func (lp *livePage) apply(ctx context.Context, s *Store, t Ticket, ch change) (row liveRow, ok bool, err error) {
+	row = liveRow{Ticket: t, Change: ch, Shown: lp.rows[t.ID]}
+	switch ch {
+	case listed:
+		ok = true
+	case edited:
+		ok = row.Shown
+	case reserved, sold:
+		ok = row.Shown
+		delete(lp.rows, t.ID)
+		return row, ok, nil
+	case released:
+		next, err := s.ListOnSale(ctx, ListQuery{Limit: 1, Before: encodeCursor(db.Timestamp(t.CreatedAt), t.ID)})
+		if err != nil {
+			return row, false, err
+		}
+		if len(next.Tickets) > 0 {
+			row.Before = next.Tickets[0].ID
+			ok = lp.rows[row.Before]
+		} else {
+			ok = lp.complete
+		}
+	}
+	if ok {
+		lp.rows[t.ID] = true
+	}
+	return row, ok, nil
 }
 
 // handleStream sends the list's changes as they commit, as htmx
@@ -302,6 +358,10 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 			if pos, err = s.log.Head(c.Request().Context()); err != nil {
 				return err
 			}
+		}
+		page, err := openLivePage(c.Request().Context(), s)
+		if err != nil {
+			return err
 		}
 		return streams.Serve(c, []*events.Log{s.log}, func(ctx context.Context, send func(web.Message) error) error {
 			for {
@@ -319,15 +379,12 @@ func handleStream(s *Store, r *web.Renderer, streams *web.Streams) echo.HandlerF
 					if err != nil {
 						return err
 					}
-					row := liveRow{Ticket: t, Change: ch.Change}
-					if ch.Change == released {
-						next, err := s.ListOnSale(ctx, ListQuery{Limit: 1, Before: encodeCursor(db.Timestamp(t.CreatedAt), t.ID)})
-						if err != nil {
-							return err
-						}
-						if len(next.Tickets) > 0 {
-							row.Before = next.Tickets[0].ID
-						}
+					row, ok, err := page.apply(ctx, s, t, ch.Change)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						continue
 					}
 					html, err := r.Fragment(c, "tickets/home", "ticket-live", row)
 					if err != nil {

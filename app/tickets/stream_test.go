@@ -1,7 +1,9 @@
 package tickets_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,7 @@ func TestTicketStream(t *testing.T) {
 	assert.Contains(t, e.Data, `id="ticket-`+live+`"`)
 	assert.Contains(t, e.Data, "Live show")
 	assert.Contains(t, e.Data, "$12.00")
+	assert.NotContains(t, e.Data, `hx-swap-oob="delete"`, "a new ticket has no row on the page to remove")
 	created := e.ID
 
 	// An edit replaces the row where it is.
@@ -73,6 +76,33 @@ func TestTicketStream(t *testing.T) {
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, `hx-swap-oob="beforeend:#ticket-rows"`)
 	assert.Contains(t, e.Data, "An older show")
+}
+
+// The stream sends only swaps whose targets the page holds: with more
+// tickets on sale than the first page shows, changes to the oldest (on a
+// later page) are no news, nor is a sale after the reservation that took
+// the row away.
+func TestTicketStreamSendsOnlyWhatThePageHolds(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	oldest := s.Seller.Sell(t, "On a later page", 10)
+	var newest string
+	for i := range 50 {
+		newest = s.Seller.Sell(t, fmt.Sprintf("Show %d", i), 20)
+	}
+	events := s.Buyer.Stream(t, "/tickets/stream", "")
+
+	require.Equal(t, 200, s.Seller.JSON(t, http.MethodPut, "/api/tickets/"+oldest, map[string]any{"title": "Still on a later page", "price": 11}, nil))
+	cancel := s.Buyer.Order(t, oldest)
+	require.Equal(t, 204, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+cancel, nil).StatusCode)
+	order := s.Buyer.Order(t, newest)
+	e := apptest.Next(t, events)
+	assert.Equal(t, `<li id="ticket-`+newest+`" hx-swap-oob="delete"></li>`, strings.TrimSpace(e.Data), "the first news is the newest ticket reserved")
+	require.Equal(t, http.StatusCreated, s.Buyer.JSON(t, http.MethodPost, "/api/payments", map[string]string{"orderId": order, "token": "tok_visa"}, nil))
+	s.Settle(t) // sold: the row is gone already
+	listed := s.Seller.Sell(t, "Listed last", 30)
+	e = apptest.Next(t, events)
+	assert.Contains(t, e.Data, `id="ticket-`+listed+`"`, "the sale sent nothing")
 }
 
 // Closing the streams (what shutdown does) ends open streams at once.
