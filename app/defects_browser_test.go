@@ -321,3 +321,24 @@ func TestBrowserLiveListRaisesNoSwapErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, errs, "swaps without a target")
 }
+
+// With JS, htmx shows what the server answers when it is not a success,
+// as a page load would: the sign-in form saying there were too many
+// attempts (429), the page of a ticket that is not there (404).
+func TestBrowserRefusalsAndErrorPagesShowWithJS(t *testing.T) {
+	t.Parallel()
+	h := apptest.New(t)
+	h.Client(t).SignUp(t, "fan@example.com", "password")
+	api := h.Client(t)
+	for range 10 {
+		require.Equal(t, http.StatusBadRequest, api.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "fan@example.com", "password": "wrong"}, nil))
+	}
+	p := person(t, true)
+	require.NoError(t, chromedp.Do(p, signInInBrowser(h.URL, "/auth/signin", "fan@example.com")[:5]...))
+	require.NoError(t, chromedp.Do(p, waitText("#signin-form .form-message", "Too many sign-in attempts")))
+	require.NoError(t, chromedp.Do(p,
+		waitJS(`(() => { const a = document.createElement("a"); a.id = "gone"; a.href = "/tickets/000000000000000000000000"; a.textContent = "gone"; document.querySelector("main").append(a); htmx.process(a); return true })()`, "no link"),
+		chromedp.Click("#gone"),
+		waitText("main h1", "Not Found"),
+	))
+}

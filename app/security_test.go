@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing/app/apptest"
+	"ticketing/app/tickets"
 )
 
 // Signing out ends the session on the server: a copy of the cookie taken
@@ -129,4 +131,99 @@ func TestHostileTextIsRefusedByField(t *testing.T) {
 	resp := s.Buyer.Do(t, http.MethodGet, "/?q="+strings.Repeat("a", 101), nil)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+}
+
+// A form whose CSRF token no longer matches (the cookie expired while the
+// tab was open) does nothing: it comes back with what was typed, a fresh
+// token and "This form expired", with 403, and sending it again works. A
+// button form leads back to its page; a cross-site form is refused.
+func TestExpiredFormIsShownAgain(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	ctx := t.Context()
+
+	// The listing form, JS off and through htmx.
+	for _, hx := range []bool{false, true} {
+		seller := s.Seller.Copy(t)
+		if hx {
+			seller.Header.Set("HX-Request", "true")
+			seller.Header.Set("HX-Boosted", "true")
+		}
+		seller.Get(t, "/tickets/new")
+		stale := seller.ExpireCSRF(t)
+		title := fmt.Sprintf("Left open overnight (htmx %v)", hx)
+		resp := seller.FormWithToken(t, "/tickets", url.Values{"title": {title}, "price": {"42.50"}}, stale)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "hx=%v", hx)
+		doc := apptest.Doc(t, resp)
+		form := doc.Find("form#ticket-form")
+		assert.Equal(t, "/tickets", form.AttrOr("action", ""))
+		assert.Equal(t, title, form.Find("#title").AttrOr("value", ""), "what was typed is kept")
+		assert.Equal(t, "42.50", form.Find("#price").AttrOr("value", ""))
+		assert.Contains(t, form.Find(".form-message").Text(), "This form expired, please send it again")
+		fresh := form.Find(`input[name="_csrf"]`).AttrOr("value", "")
+		assert.NotEmpty(t, fresh)
+		assert.NotEqual(t, stale, fresh)
+		p, err := s.App.Tickets.ListOnSale(ctx, tickets.ListQuery{Query: title})
+		require.NoError(t, err)
+		assert.Empty(t, p.Tickets, "hx=%v: nothing was listed", hx)
+
+		resp = seller.FormWithToken(t, "/tickets", url.Values{"title": {title}, "price": {"42.50"}}, fresh)
+		resp.Body.Close()
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "sent again with the fresh token")
+	}
+
+	// The edit form keeps the edit (not a listing form).
+	id := s.Seller.Sell(t, "Edited overnight", 30)
+	seller := s.Seller.Copy(t)
+	seller.Get(t, "/tickets/"+id+"/edit")
+	resp := seller.FormWithToken(t, "/tickets/"+id+"/edit", url.Values{"title": {"New title"}, "price": {"31"}}, seller.ExpireCSRF(t))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	doc := apptest.Doc(t, resp)
+	assert.Equal(t, "/tickets/"+id+"/edit", doc.Find("form#ticket-form").AttrOr("action", ""))
+	assert.Equal(t, "New title", doc.Find("#title").AttrOr("value", ""))
+	tk, err := s.App.Tickets.Get(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "Edited overnight", tk.Title, "nothing was saved")
+
+	// Sign-in keeps the email, never the password.
+	visitor := s.Harness.Client(t)
+	visitor.Get(t, "/auth/signin")
+	resp = visitor.FormWithToken(t, "/auth/signin", url.Values{"email": {"seller@example.com"}, "password": {"password"}, "next": {"/sell"}}, visitor.ExpireCSRF(t))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	doc = apptest.Doc(t, resp)
+	assert.Equal(t, "seller@example.com", doc.Find("#email").AttrOr("value", ""))
+	assert.Empty(t, doc.Find("#password").AttrOr("value", ""))
+	assert.Equal(t, "/sell", doc.Find(`input[name="next"]`).AttrOr("value", ""))
+	assert.Contains(t, doc.Find(".form-message").Text(), "This form expired")
+	var cu map[string]any
+	require.Equal(t, http.StatusOK, visitor.JSON(t, http.MethodGet, "/api/users/currentuser", nil, &cu))
+	assert.Nil(t, cu["currentUser"], "not signed in")
+
+	// A button form: a page that says so and leads back.
+	onSale := s.Seller.Sell(t, "Bought overnight", 20)
+	buyer := s.Buyer.Copy(t)
+	buyer.Get(t, "/tickets/"+onSale)
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/orders", strings.NewReader(url.Values{"ticketId": {onSale}, "_csrf": {buyer.ExpireCSRF(t)}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Referer", s.URL+"/tickets/"+onSale)
+	resp = buyer.Request(t, req)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	doc = apptest.Doc(t, resp)
+	assert.Contains(t, doc.Find("main").Text(), "This form expired")
+	assert.Equal(t, 1, doc.Find(`main a[href="/tickets/`+onSale+`"]`).Length(), "a link back to the page of the form")
+	tk, err = s.App.Tickets.Get(ctx, onSale)
+	require.NoError(t, err)
+	assert.False(t, tk.Reserved(), "nothing was reserved")
+
+	// From another site: refused, and nothing to send again.
+	req, err = http.NewRequest(http.MethodPost, s.URL+"/orders", strings.NewReader(url.Values{"ticketId": {onSale}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp = buyer.Request(t, req)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	doc = apptest.Doc(t, resp)
+	assert.Contains(t, doc.Find("main").Text(), "another site")
+	assert.Zero(t, doc.Find("main form").Length())
 }

@@ -38,7 +38,7 @@ func NewServer(a *App) http.Handler {
 	e.Use(web.SecurityHeaders(a.cfg.BaseURL))
 	e.Use(a.Sessions.Middleware)
 	e.Use(web.NoStoreWhenSignedIn)
-	e.Use(web.CSRF(isHTTPS(a.cfg.BaseURL)))
+	e.Use(web.CSRF(isHTTPS(a.cfg.BaseURL), a.Renderer))
 	e.Use(web.ReadYourWrites(a.Bus))
 
 	routes(e, a)

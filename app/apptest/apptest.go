@@ -199,6 +199,13 @@ func (c *Client) Form(t testing.TB, path string, values url.Values) *http.Respon
 		resp.Body.Close()
 		token = c.csrf()
 	}
+	return c.FormWithToken(t, path, values, token)
+}
+
+// FormWithToken posts a form with the given CSRF token, as a page rendered
+// with it does (see ExpireCSRF).
+func (c *Client) FormWithToken(t testing.TB, path string, values url.Values, token string) *http.Response {
+	t.Helper()
 	v := url.Values{}
 	for k, vs := range values {
 		v[k] = vs
@@ -210,6 +217,18 @@ func (c *Client) Form(t testing.TB, path string, values url.Values) *http.Respon
 	return c.Request(t, req)
 }
 
+// ExpireCSRF drops the CSRF cookie, as its expiry does in a tab left open
+// for a day, and returns the token the open page still holds.
+func (c *Client) ExpireCSRF(t testing.TB) string {
+	t.Helper()
+	token := c.csrf()
+	u, err := url.Parse(c.base)
+	require.NoError(t, err)
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: "_csrf", Path: "/", MaxAge: -1}})
+	return token
+}
+
+// csrf is the token in the CSRF cookie, "" without one.
 func (c *Client) csrf() string {
 	u, _ := url.Parse(c.base)
 	for _, ck := range c.http.Jar.Cookies(u) {

@@ -19,6 +19,8 @@ func Routes(api, site *echo.Group, s *Store, sessions *web.Sessions, r *web.Rend
 	api.POST("/users/signout", handleAPISignOut(sessions))
 	api.GET("/users/currentuser", handleAPICurrentUser())
 
+	r.OnExpired("/auth/signup", showSignUp(r))
+	r.OnExpired("/auth/signin", showSignIn(r))
 	site.GET("/auth/signup", handleSignUpPage(r))
 	site.POST("/auth/signup", handleSignUp(s, sessions, r, l))
 	site.GET("/auth/signin", handleSignInPage(r))
@@ -137,14 +139,23 @@ func handleSignUpPage(r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
+// showSignUp renders the sign-up form again, refused or expired; the
+// password is never sent back.
+func showSignUp(r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		form.Values["password"] = ""
+		return r.Render(c, form.Status, web.View{Page: "auth/signup", Fragment: "signup-form", Title: "Sign up", Data: authPage{Form: form, Next: form.Value("next")}})
+	}
+}
+
 func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter) echo.HandlerFunc {
+	show := showSignUp(r)
 	return func(c echo.Context) error {
-		form := web.FormValues(c, "email", "password")
-		next := c.FormValue("next")
+		form := web.FormValues(c, "email", "password", "next")
+		next := form.Value("next")
 		u, err := signUp(c, s, l, form.Value("email"), form.Value("password"))
 		if form.Invalid(err) {
-			form.Values["password"] = ""
-			return r.Render(c, form.Status, web.View{Page: "auth/signup", Fragment: "signup-form", Title: "Sign up", Data: authPage{Form: form, Next: next}})
+			return show(c, form)
 		}
 		if err != nil {
 			return err
@@ -168,14 +179,22 @@ func handleSignInPage(r *web.Renderer) echo.HandlerFunc {
 	}
 }
 
+// showSignIn renders the sign-in form again, refused or expired.
+func showSignIn(r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		form.Values["password"] = ""
+		return r.Render(c, form.Status, web.View{Page: "auth/signin", Fragment: "signin-form", Title: "Sign in", Data: authPage{Form: form, Next: form.Value("next")}})
+	}
+}
+
 func handleSignIn(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter) echo.HandlerFunc {
+	show := showSignIn(r)
 	return func(c echo.Context) error {
-		form := web.FormValues(c, "email", "password")
-		next := c.FormValue("next")
+		form := web.FormValues(c, "email", "password", "next")
+		next := form.Value("next")
 		u, err := signIn(c, s, l, form.Value("email"), form.Value("password"))
 		if form.Invalid(err) {
-			form.Values["password"] = ""
-			return r.Render(c, form.Status, web.View{Page: "auth/signin", Fragment: "signin-form", Title: "Sign in", Data: authPage{Form: form, Next: next}})
+			return show(c, form)
 		}
 		if err != nil {
 			return err

@@ -23,6 +23,8 @@ func Routes(api, site *echo.Group, s *Store, r *web.Renderer, streams *web.Strea
 	api.GET("/tickets/:id", handleAPIShow(s))
 	api.PUT("/tickets/:id", handleAPIUpdate(s), web.RequireUser)
 
+	r.OnExpired("/tickets", showNew(r), web.RequireUser)
+	r.OnExpired("/tickets/:id/edit", showEdit(s, r), web.RequireUser)
 	site.GET("/", handleHome(s, r))
 	site.GET("/tickets/stream", handleStream(s, r, streams))
 	site.GET("/sell", handleDashboard(s, r), web.RequireUser)
@@ -182,7 +184,28 @@ func parseForm(form web.Form) (string, int64, error) {
 	return ticketInput{Title: form.Value("title"), Price: json.RawMessage(strings.TrimSpace(form.Value("price")))}.parse()
 }
 
+// showNew renders the listing form again, refused or expired.
+func showNew(r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		return r.Render(c, form.Status, web.View{Page: "tickets/new", Fragment: "ticket-form", Title: "Sell a ticket", Data: formPage{Form: form}})
+	}
+}
+
+// showEdit renders the edit form again, refused or expired, for the
+// ticket as it is now (a refusal may be because it was reserved
+// meanwhile), and only to its seller.
+func showEdit(s *Store, r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		t, err := ownTicket(c, s)
+		if err != nil {
+			return err
+		}
+		return r.Render(c, form.Status, web.View{Page: "tickets/edit", Fragment: "ticket-form", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
+	}
+}
+
 func handleCreate(s *Store, r *web.Renderer) echo.HandlerFunc {
+	show := showNew(r)
 	return func(c echo.Context) error {
 		form := web.FormValues(c, "title", "price")
 		title, price, err := parseForm(form)
@@ -191,7 +214,7 @@ func handleCreate(s *Store, r *web.Renderer) echo.HandlerFunc {
 			t, err = s.Create(c.Request().Context(), web.CurrentUser(c).ID, title, price)
 		}
 		if form.Invalid(err) {
-			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "tickets/new", Fragment: "ticket-form", Title: "Sell a ticket", Data: formPage{Form: form}})
+			return show(c, form)
 		}
 		if err != nil {
 			return err
@@ -252,6 +275,7 @@ func handleEdit(s *Store, r *web.Renderer) echo.HandlerFunc {
 }
 
 func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
+	show := showEdit(s, r)
 	return func(c echo.Context) error {
 		t, err := ownTicket(c, s)
 		if err != nil {
@@ -266,12 +290,7 @@ func handleUpdate(s *Store, r *web.Renderer) echo.HandlerFunc {
 			}
 		}
 		if form.Invalid(err) {
-			// The same edit form, for the ticket as it is now (a refusal
-			// may be because it was reserved meanwhile).
-			if now, gerr := s.Get(c.Request().Context(), t.ID); gerr == nil {
-				t = now
-			}
-			return r.Render(c, http.StatusUnprocessableEntity, web.View{Page: "tickets/edit", Fragment: "ticket-form", Title: "Edit " + t.Title, Data: formPage{Ticket: t, Form: form}})
+			return show(c, form)
 		}
 		if err != nil {
 			return err

@@ -124,8 +124,10 @@ func classify(err error) *problem.Error {
 		switch he.Code {
 		case http.StatusNotFound:
 			return problem.New(problem.NotFound, "Not found")
-		case http.StatusBadRequest, http.StatusForbidden:
+		case http.StatusBadRequest:
 			return problem.New(problem.Invalid, msg)
+		case http.StatusForbidden: // a cross-site form (CSRF)
+			return problem.New(problem.Forbidden, "This form was sent from another site, so nothing was done")
 		case http.StatusRequestEntityTooLarge:
 			return problem.New(problem.Invalid, "Request body is too large")
 		}

@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -15,20 +17,47 @@ import (
 // is same-origin. The JSON API and Stripe's webhook are skipped: the API is
 // protected by SameSite cookies plus requiring application/json, the webhook
 // by its signature.
-func CSRF(secure bool) echo.MiddlewareFunc {
+//
+// A form whose token no longer matches (a tab left open past the cookie's
+// life, cookies cleared, a browser that sends no Sec-Fetch-Site) is not
+// acted on: it is shown again with what was typed, a fresh token and
+// "This form expired", with 403 (see Renderer.OnExpired). A cross-site
+// POST is refused outright.
+func CSRF(secure bool, r *Renderer) echo.MiddlewareFunc {
+	cookie := func(token string) *http.Cookie {
+		return &http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true, Secure: secure,
+			SameSite: http.SameSiteLaxMode, Expires: time.Now().Add(csrfMaxAge)}
+	}
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
 			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/webhooks/") || strings.HasPrefix(p, "/static/")
 		},
 		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     "_csrf",
+		CookieName:     csrfCookie,
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
 		CookieSecure:   secure,
 		CookieSameSite: http.SameSiteLaxMode,
+		CookieMaxAge:   int(csrfMaxAge / time.Second),
+		ErrorHandler: func(_ error, c echo.Context) error {
+			// The cookie's token when there is one (other open tabs hold
+			// it), else a new one; the re-shown form carries it.
+			token := rand.Text()
+			if k, err := c.Cookie(csrfCookie); err == nil && k.Value != "" {
+				token = k.Value
+			}
+			c.SetCookie(cookie(token))
+			c.Set(csrfContextKey, token)
+			return r.expired(c)
+		},
 	})
 }
+
+const (
+	csrfCookie = "_csrf"
+	csrfMaxAge = 24 * time.Hour
+)
 
 // Settler is what read-your-writes needs from events.Bus.
 type Settler interface {

@@ -44,6 +44,7 @@ type Renderer struct {
 	Views    *views.Views
 	Sessions *Sessions
 	TestMode bool
+	reshow   map[string]echo.HandlerFunc // by route: see OnExpired
 }
 
 // Render writes v with status. An htmx fragment request gets only the
