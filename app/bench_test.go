@@ -23,7 +23,7 @@ func BenchmarkPropagation(b *testing.B) {
 	ctx := context.Background()
 	for range b.N {
 		h := apptest.New(b)
-		seller, err := h.App.Auth.SignUp(ctx, "seller@example.com", "password")
+		seller, err := h.App.Auth.SignUp(ctx, "seller@example.com", "password", "The Seller")
 		require.NoError(b, err)
 		var ids []string
 		for range 10_000 {

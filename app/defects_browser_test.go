@@ -252,6 +252,7 @@ func TestBrowserFocusFollowsSwaps(t *testing.T) {
 	require.NoError(t, chromedp.Do(p,
 		chromedp.Navigate(h.URL+"/auth/signup"),
 		chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#displayName", "Fan"),
 		chromedp.SendKeys("#email", "not-an-email"),
 		chromedp.SendKeys("#password", "password"),
 		chromedp.Click("#signup-form button"),

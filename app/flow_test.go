@@ -180,9 +180,9 @@ func TestRestartCatchesUp(t *testing.T) {
 	// First run: no consumers and no sweeper (as if the process died right
 	// after these commits), so every event is still unconsumed.
 	a1 := apptest.Open(t, apptest.WithDataDir(dir), apptest.WithConfig(cfg))
-	u, err := a1.Auth.SignUp(ctx, "seller@example.com", "password")
+	u, err := a1.Auth.SignUp(ctx, "seller@example.com", "password", "The Seller")
 	require.NoError(t, err)
-	b, err := a1.Auth.SignUp(ctx, "buyer@example.com", "password")
+	b, err := a1.Auth.SignUp(ctx, "buyer@example.com", "password", "")
 	require.NoError(t, err)
 	var ticketIDs []string
 	for i := range 5 {

@@ -129,7 +129,7 @@ func TestBrowserPagesPassTheContentSecurityPolicy(t *testing.T) {
 	require.NoError(t, chromedp.Do(tab, signInInBrowser(h.URL, "/auth/signin", "buyer@example.com")...))
 	require.NoError(t, chromedp.Do(tab,
 		waitText("#ticket-rows", "Strict policy"),
-		chromedp.Click(`#ticket-rows a`),
+		chromedp.Click(`#ticket-rows .row-main a`),
 		waitText("h1", "Strict policy"), // the ticket's page, not the list it came from
 		chromedp.Click(`form[action="/orders"] button`),
 		waitText("#order-status", "reserved for you"),

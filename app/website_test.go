@@ -133,10 +133,18 @@ func location(ctx context.Context, t *testing.T) string {
 	return loc
 }
 
+// displayName is the name a test person signs up with: "Seller" for
+// seller@example.com.
+func displayName(email string) string {
+	local, _, _ := strings.Cut(email, "@")
+	return strings.ToUpper(local[:1]) + local[1:]
+}
+
 func signUpInBrowser(base, email string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(base + "/auth/signup"),
 		chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#displayName", displayName(email)),
 		chromedp.SendKeys("#email", email),
 		chromedp.SendKeys("#password", "password"),
 		chromedp.Click("#signup-form button"),

@@ -240,10 +240,17 @@ func (c *Client) csrf() string {
 }
 
 // SignUp creates a user through the API and leaves the client signed in.
+// It chooses no display name, as the seed's API does not.
 func (c *Client) SignUp(t testing.TB, email, password string) web.User {
 	t.Helper()
+	return c.SignUpNamed(t, email, password, "")
+}
+
+// SignUpNamed is SignUp with a display name.
+func (c *Client) SignUpNamed(t testing.TB, email, password, name string) web.User {
+	t.Helper()
 	var u web.User
-	status := c.JSON(t, http.MethodPost, "/api/users/signup", map[string]string{"email": email, "password": password}, &u)
+	status := c.JSON(t, http.MethodPost, "/api/users/signup", map[string]string{"email": email, "password": password, "displayName": name}, &u)
 	require.Equal(t, http.StatusCreated, status, "sign up %s", email)
 	return u
 }
@@ -345,7 +352,7 @@ func (c *Client) Try(method, path string, body, out any) (int, error) {
 func Reserve(tb testing.TB, a *app.App, n int) {
 	tb.Helper()
 	ctx := context.Background()
-	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password")
+	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password", "The Seller")
 	require.NoError(tb, err)
 	ids := make([]string, 0, n)
 	for range n {

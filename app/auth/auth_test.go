@@ -79,7 +79,7 @@ func TestSignUpSignsInAndAppendsUserCreated(t *testing.T) {
 	require.NoError(t, h.App.DB("auth").Read().QueryRow("SELECT type, subject, data FROM events").Scan(&typ, &subject, &data))
 	assert.Equal(t, "user:created", typ)
 	assert.Equal(t, u.ID, subject)
-	assert.JSONEq(t, `{"id":"`+u.ID+`","email":"fan@example.com"}`, data)
+	assert.JSONEq(t, `{"id":"`+u.ID+`","email":"fan@example.com","displayName":""}`, data)
 }
 
 func TestSignInAndSignOutAPI(t *testing.T) {
@@ -250,20 +250,21 @@ func TestSignUpAndSignInPagesWithoutJavaScript(t *testing.T) {
 	resp = cl.Form(t, "/auth/signup", url.Values{"email": {"bad"}, "password": {"no"}})
 	require.Equal(t, 422, resp.StatusCode)
 	doc = apptest.Doc(t, resp)
+	assert.Equal(t, "Choose the name buyers will see", strings.TrimSpace(doc.Find("#displayName-error").Text()), "the form asks for a name, with the other errors")
 	assert.Equal(t, "Email must be valid", strings.TrimSpace(doc.Find("#email-error").Text()))
 	assert.Equal(t, "Password must be at least 4 characters", strings.TrimSpace(doc.Find("#password-error").Text()))
 	assert.Equal(t, "bad", doc.Find("#email").AttrOr("value", ""))
 	assert.Equal(t, "true", doc.Find("#email").AttrOr("aria-invalid", ""))
 	assert.Equal(t, "", doc.Find("#password").AttrOr("value", ""))
 
-	resp = cl.Form(t, "/auth/signup", url.Values{"email": {"page@example.com"}, "password": {"password"}, "next": {"/tickets/new"}})
+	resp = cl.Form(t, "/auth/signup", url.Values{"displayName": {"  Page Turner "}, "email": {"page@example.com"}, "password": {"password"}, "next": {"/tickets/new"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.Equal(t, "/tickets/new", resp.Header.Get("Location"))
 	_, doc = cl.Get(t, "/")
 	assert.Contains(t, doc.Find("header").Text(), "Sign out")
-	assert.Contains(t, doc.Find(".flash").Text(), "Welcome, page@example.com")
+	assert.Contains(t, doc.Find(".flash").Text(), "Welcome, Page Turner!")
 
-	resp = cl.Form(t, "/auth/signup", url.Values{"email": {"PAGE@example.com"}, "password": {"password"}})
+	resp = cl.Form(t, "/auth/signup", url.Values{"displayName": {"Another"}, "email": {"PAGE@example.com"}, "password": {"password"}})
 	require.Equal(t, 422, resp.StatusCode)
 	doc = apptest.Doc(t, resp)
 	assert.Equal(t, "Email in use", strings.TrimSpace(doc.Find("#email-error").Text()))
@@ -290,8 +291,8 @@ func TestFormPostWithoutCSRFTokenIsRejected(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp := cl.Request(t, req)
-	assert.Equal(t, 422, resp.StatusCode)
-	assert.Contains(t, apptest.Body(t, resp), "csrf")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Contains(t, apptest.Body(t, resp), "This form expired")
 
 	// A cross-site browser post is refused even with a token-shaped field.
 	req, _ = http.NewRequest(http.MethodPost, h.URL+"/auth/signup", strings.NewReader("email=x@example.com&password=password&_csrf=guess"))
@@ -401,4 +402,57 @@ func TestSignUpIsLimitedPerClientAddress(t *testing.T) {
 	}
 	assert.Equal(t, map[int]int{201: 20, 429: 5}, codes)
 	assert.Equal(t, 201, signUp(99, "198.51.100.2"), "another client is not affected")
+}
+
+// Sellers are shown by the display name they chose at sign-up, and can
+// change it; nothing of the email is ever shown, and a seller who chose
+// no name (the seed's API) is shown without one.
+func TestDisplayNames(t *testing.T) {
+	t.Parallel()
+	h := apptest.New(t)
+	seller := h.Client(t)
+	seller.Get(t, "/auth/signup")
+	resp := seller.Form(t, "/auth/signup", url.Values{"displayName": {"Night Owl Tickets"}, "email": {"jazz.promoter@example.com"}, "password": {"password"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	id := seller.Sell(t, "Named show", 20)
+	unnamed := h.Client(t)
+	unnamed.SignUp(t, "quiet.one@example.com", "password")
+	quiet := unnamed.Sell(t, "Unnamed show", 20)
+
+	visitor := h.Client(t)
+	_, doc := visitor.Get(t, "/")
+	assert.Contains(t, doc.Find("#ticket-"+id).Text(), "sold by Night Owl Tickets")
+	assert.NotContains(t, doc.Find("#ticket-"+quiet).Text(), "sold by")
+	assert.NotContains(t, doc.Text(), "jazz.promoter")
+	assert.NotContains(t, doc.Text(), "quiet.one")
+
+	// The account page shows the name and changes it.
+	_, doc = seller.Get(t, "/account")
+	assert.Equal(t, "Night Owl Tickets", doc.Find("#displayName").AttrOr("value", ""))
+	for _, bad := range []string{"", "   ", strings.Repeat("x", 41), "Bidi\u202eevil"} {
+		resp = seller.Form(t, "/account", url.Values{"displayName": {bad}})
+		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "%q", bad)
+		doc = apptest.Doc(t, resp)
+		assert.NotEmpty(t, strings.TrimSpace(doc.Find("#displayName-error").Text()), "%q", bad)
+	}
+	resp = seller.Form(t, "/account", url.Values{"displayName": {"Early Bird Tickets"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/account", resp.Header.Get("Location"))
+	_, doc = seller.Get(t, "/account")
+	assert.Contains(t, doc.Find(".flash").Text(), "Early Bird Tickets")
+	_, doc = visitor.Get(t, "/tickets/"+id)
+	assert.Contains(t, doc.Find("main").Text(), "Early Bird Tickets", "the new name is what buyers see")
+	assert.NotContains(t, doc.Find("main").Text(), "Night Owl")
+
+	// A seller without a name can choose one later.
+	resp = unnamed.Form(t, "/account", url.Values{"displayName": {"Quiet One"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, doc = visitor.Get(t, "/")
+	assert.Contains(t, doc.Find("#ticket-"+quiet).Text(), "sold by Quiet One")
+
+	// The account page is the signed-in user's own.
+	resp = visitor.Do(t, http.MethodGet, "/account", nil)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Location"), "/auth/signin")
 }

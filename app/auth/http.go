@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,20 +27,24 @@ func Routes(api, site *echo.Group, s *Store, sessions *web.Sessions, r *web.Rend
 	site.GET("/auth/signin", handleSignInPage(r))
 	site.POST("/auth/signin", handleSignIn(s, sessions, r, l))
 	site.GET("/auth/signout", handleSignOutPage(r))
+	r.OnExpired("/account", showAccount(s, r), web.RequireUser)
+	site.GET("/account", handleAccount(s, r), web.RequireUser)
+	site.POST("/account", handleRename(s, sessions, r), web.RequireUser)
 	site.POST("/auth/signout", handleSignOut(sessions))
 }
 
 type credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	DisplayName string `json:"displayName"` // sign-up only, optional
 }
 
 // signUp checks the limiter, then signs up.
-func signUp(c echo.Context, s *Store, l *Limiter, email, password string) (User, error) {
+func signUp(c echo.Context, s *Store, l *Limiter, in credentials) (User, error) {
 	if err := l.SignUp(c.RealIP()); err != nil {
 		return User{}, err
 	}
-	return s.SignUp(c.Request().Context(), email, password)
+	return s.SignUp(c.Request().Context(), in.Email, in.Password, in.DisplayName)
 }
 
 func handleAPISignUp(s *Store, sessions *web.Sessions, l *Limiter) echo.HandlerFunc {
@@ -48,7 +53,7 @@ func handleAPISignUp(s *Store, sessions *web.Sessions, l *Limiter) echo.HandlerF
 		if err := web.Bind(c, &in); err != nil {
 			return err
 		}
-		u, err := signUp(c, s, l, in.Email, in.Password)
+		u, err := signUp(c, s, l, in)
 		if err != nil {
 			return err
 		}
@@ -151,9 +156,13 @@ func showSignUp(r *web.Renderer) web.Reshow {
 func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter) echo.HandlerFunc {
 	show := showSignUp(r)
 	return func(c echo.Context) error {
-		form := web.FormValues(c, "email", "password", "next")
+		form := web.FormValues(c, "displayName", "email", "password", "next")
 		next := form.Value("next")
-		u, err := signUp(c, s, l, form.Value("email"), form.Value("password"))
+		var u User
+		err := requireName(form.Value("email"), form.Value("password"), form.Value("displayName"))
+		if err == nil {
+			u, err = signUp(c, s, l, credentials{Email: form.Value("email"), Password: form.Value("password"), DisplayName: form.Value("displayName")})
+		}
 		if form.Invalid(err) {
 			return show(c, form)
 		}
@@ -163,7 +172,7 @@ func handleSignUp(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter)
 		if err := sessions.SignIn(c, web.User{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
-		if err := sessions.Flash(c, "Welcome, "+u.Email+"!"); err != nil {
+		if err := sessions.Flash(c, "Welcome, "+greeting(u)+"!"); err != nil {
 			return err
 		}
 		return web.Redirect(c, safeNext(next))
@@ -202,7 +211,7 @@ func handleSignIn(s *Store, sessions *web.Sessions, r *web.Renderer, l *Limiter)
 		if err := sessions.SignIn(c, web.User{ID: u.ID, Email: u.Email}); err != nil {
 			return err
 		}
-		if err := sessions.Flash(c, "Welcome back, "+u.Email+"."); err != nil {
+		if err := sessions.Flash(c, "Welcome back, "+greeting(u)+"."); err != nil {
 			return err
 		}
 		return web.Redirect(c, safeNext(next))
@@ -221,5 +230,50 @@ func handleSignOut(sessions *web.Sessions) echo.HandlerFunc {
 			return err
 		}
 		return web.Redirect(c, "/")
+	}
+}
+
+// accountPage is the signed-in user's account: the name buyers see.
+type accountPage struct {
+	User User
+	Form web.Form
+}
+
+// showAccount renders the account page with form: as the user left it,
+// or refused or expired.
+func showAccount(s *Store, r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		u, err := s.Get(c.Request().Context(), web.CurrentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		if form.Values == nil {
+			form.Values = map[string]string{"displayName": u.DisplayName}
+		}
+		return r.Render(c, cmp.Or(form.Status, http.StatusOK), web.View{Page: "auth/account", Fragment: "account-form", Title: "Your account",
+			Data: accountPage{User: u, Form: form}})
+	}
+}
+
+func handleAccount(s *Store, r *web.Renderer) echo.HandlerFunc {
+	show := showAccount(s, r)
+	return func(c echo.Context) error { return show(c, web.Form{}) }
+}
+
+func handleRename(s *Store, sessions *web.Sessions, r *web.Renderer) echo.HandlerFunc {
+	show := showAccount(s, r)
+	return func(c echo.Context) error {
+		form := web.FormValues(c, "displayName")
+		u, err := s.Rename(c.Request().Context(), web.CurrentUser(c).ID, form.Value("displayName"))
+		if form.Invalid(err) {
+			return show(c, form)
+		}
+		if err != nil {
+			return err
+		}
+		if err := sessions.Flash(c, "Saved: buyers see your listings as sold by "+u.DisplayName+"."); err != nil {
+			return err
+		}
+		return web.Redirect(c, "/account")
 	}
 }

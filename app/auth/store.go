@@ -36,16 +36,18 @@ func NewStore(d *db.DB, log *events.Log, cost int) *Store {
 		panic(fmt.Sprintf("auth: bcrypt cost %d: %v", cost, err)) // a wiring bug
 	}
 	events.Publishes[UserCreated](log, EventUserCreated)
+	events.Publishes[UserRenamed](log, EventUserRenamed)
 	return &Store{db: d, log: log, cost: cost, dummyHash: dummy, sessions: sessionCache{m: map[string]cachedSession{}}}
 }
 
 var errInvalidCredentials = problem.New(problem.Invalid, "Invalid credentials")
 
 // SignUp creates an account and appends user:created in the same
-// transaction. A taken email is a Conflict, "Email in use".
-func (s *Store) SignUp(ctx context.Context, email, password string) (User, error) {
-	email = normaliseEmail(email)
-	if err := validateSignUp(email, password); err != nil {
+// transaction. A taken email is a Conflict, "Email in use". The display
+// name may be "" (chosen later).
+func (s *Store) SignUp(ctx context.Context, email, password, displayName string) (User, error) {
+	email, displayName = normaliseEmail(email), normaliseName(displayName)
+	if err := validateSignUp(email, password, displayName); err != nil {
 		return User{}, err
 	}
 	// Hash outside the transaction: it takes tens of milliseconds and the
@@ -54,17 +56,17 @@ func (s *Store) SignUp(ctx context.Context, email, password string) (User, error
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	u := User{ID: db.NewID(), Email: email, CreatedAt: time.Now().UTC()}
+	u := User{ID: db.NewID(), Email: email, DisplayName: displayName, CreatedAt: time.Now().UTC()}
 	err = s.db.Tx(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)",
-			u.ID, u.Email, string(hash), db.Timestamp(u.CreatedAt))
+		_, err := tx.ExecContext(ctx, "INSERT INTO users (id, email, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+			u.ID, u.Email, u.DisplayName, string(hash), db.Timestamp(u.CreatedAt))
 		if db.IsUniqueViolation(err) {
 			return &problem.Error{Kind: problem.Conflict, Message: "Email in use", Fields: map[string]string{"email": "Email in use"}}
 		}
 		if err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
-		_, err = s.log.Append(ctx, tx, EventUserCreated, u.ID, 1, UserCreated{ID: u.ID, Email: u.Email})
+		_, err = s.log.Append(ctx, tx, EventUserCreated, u.ID, 1, UserCreated{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName})
 		return err
 	})
 	if err != nil {
@@ -85,8 +87,8 @@ func (s *Store) SignIn(ctx context.Context, email, password string) (User, error
 		hash    string
 		created string
 	)
-	err := s.db.Read().QueryRowContext(ctx, "SELECT id, email, password_hash, created_at FROM users WHERE email = ?", email).
-		Scan(&u.ID, &u.Email, &hash, &created)
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, email, display_name, password_hash, created_at FROM users WHERE email = ?", email).
+		Scan(&u.ID, &u.Email, &u.DisplayName, &hash, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
@@ -101,4 +103,56 @@ func (s *Store) SignIn(ctx context.Context, email, password string) (User, error
 	}
 	u.CreatedAt, _ = db.ParseTime(created)
 	return u, nil
+}
+
+// Get returns the account with id.
+func (s *Store) Get(ctx context.Context, id string) (User, error) {
+	var (
+		u       User
+		created string
+	)
+	err := s.db.Read().QueryRowContext(ctx, "SELECT id, email, display_name, created_at FROM users WHERE id = ?", id).
+		Scan(&u.ID, &u.Email, &u.DisplayName, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return User{}, problem.New(problem.NotFound, "Not found")
+	case err != nil:
+		return User{}, fmt.Errorf("find user %s: %w", id, err)
+	}
+	u.CreatedAt, _ = db.ParseTime(created)
+	return u, nil
+}
+
+// Rename sets the user's display name and appends user:renamed in the
+// same transaction; the same name again changes nothing. A display name
+// is required once chosen: "" is a field error.
+func (s *Store) Rename(ctx context.Context, id, displayName string) (User, error) {
+	displayName = normaliseName(displayName)
+	msg := nameProblem(displayName)
+	if displayName == "" {
+		msg = nameRequired
+	}
+	if msg != "" {
+		return User{}, problem.Fields(map[string]string{"displayName": msg})
+	}
+	err := s.db.Tx(ctx, func(tx *db.Tx) error {
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT display_name FROM users WHERE id = ?", id).Scan(&old); errors.Is(err, sql.ErrNoRows) {
+			return problem.New(problem.NotFound, "Not found")
+		} else if err != nil {
+			return fmt.Errorf("find user %s: %w", id, err)
+		}
+		if old == displayName {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET display_name = ? WHERE id = ?", displayName, id); err != nil {
+			return fmt.Errorf("rename user %s: %w", id, err)
+		}
+		_, err := s.log.Append(ctx, tx, EventUserRenamed, id, 0, UserRenamed{ID: id, DisplayName: displayName})
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return s.Get(ctx, id)
 }

@@ -16,7 +16,7 @@ func TestSellerDashboard(t *testing.T) {
 	t.Parallel()
 	h := apptest.New(t)
 	seller := h.Client(t)
-	seller.SignUp(t, "jazz.promoter@example.com", "password")
+	seller.SignUpNamed(t, "jazz.promoter@example.com", "password", "Jazz Promoter")
 	buyer := h.Client(t)
 	buyer.SignUp(t, "fan@example.com", "password")
 	sold, reserved, _ := seller.Sell(t, "Sold one", 40), seller.Sell(t, "Reserved one", 25), seller.Sell(t, "On sale one", 10)
@@ -43,12 +43,12 @@ func TestSellerDashboard(t *testing.T) {
 	assert.Zero(t, first)
 	assert.Contains(t, bars.Last().Find("title").Text(), "1 sold, $40.00")
 
-	// The list names the seller, not their address, and offers Purchase
-	// to others.
+	// The list names the seller by the name they chose, nothing of their
+	// address, and offers Purchase to others.
 	_, doc = buyer.Get(t, "/")
 	row := doc.Find("#ticket-rows li").First()
-	assert.Contains(t, row.Text(), "sold by jazz.promoter")
-	assert.NotContains(t, doc.Text(), "jazz.promoter@example.com")
+	assert.Contains(t, row.Text(), "sold by Jazz Promoter")
+	assert.NotContains(t, doc.Text(), "jazz.promoter")
 	assert.Equal(t, 1, row.Find(`form[action="/orders"] button`).Length())
 	_, doc = seller.Get(t, "/")
 	assert.Equal(t, 0, doc.Find(`#ticket-rows form[action="/orders"]`).Length(), "no Purchase on your own tickets")

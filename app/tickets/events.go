@@ -26,21 +26,24 @@ type (
 	ticketRef struct {
 		ID string `json:"id"`
 	}
-	// userCreated is the auth module's user:created.
-	userCreated struct {
-		ID    string `json:"id"`
-		Email string `json:"email"`
+	// userNamed is the auth module's user:created and user:renamed: the
+	// display name buyers see ("" until one is chosen).
+	userNamed struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
 	}
 )
 
 // Subscribe registers the handlers for the orders module's events (an
 // order created locks its ticket, an order cancelled by its buyer or by
 // expiry releases it, an order completed sells it) and auth's user:created
-// (the sellers' names).
+// and user:renamed (the sellers' names).
 func Subscribe(c *events.Consumers, s *Store) {
-	events.Handle(c, "auth", "user:created", func(ctx context.Context, tx *db.Tx, e events.Event, u userCreated) error {
-		return s.addSeller(ctx, tx, u.ID, u.Email)
-	})
+	named := func(ctx context.Context, tx *db.Tx, e events.Event, u userNamed) error {
+		return s.nameSeller(ctx, tx, u.ID, u.DisplayName)
+	}
+	events.Handle(c, "auth", "user:created", named)
+	events.Handle(c, "auth", "user:renamed", named)
 	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
 		return s.lock(ctx, tx, o.Ticket.ID, o.ID, o.UserID, o.ExpiresAt)
 	})

@@ -324,10 +324,9 @@ func (s *Store) sell(ctx context.Context, tx *db.Tx, ticketID, orderID string, a
 	return s.save(ctx, tx, &t, sold)
 }
 
-// addSeller records a user's display name (user:created): the part of
-// the email before the @, so the list does not publish addresses.
-func (s *Store) addSeller(ctx context.Context, tx *db.Tx, id, email string) error {
-	name, _, _ := strings.Cut(email, "@")
-	_, err := tx.ExecContext(ctx, "INSERT INTO sellers (id, name) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, name)
+// nameSeller records the display name a user chose (user:created,
+// user:renamed; the log's order makes the latest win).
+func (s *Store) nameSeller(ctx context.Context, tx *db.Tx, id, name string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO sellers (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name", id, name)
 	return err
 }

@@ -164,7 +164,7 @@ func TestFragmentRequest(t *testing.T) {
 // to the next; a cookie that does not verify is no session, not an error.
 func TestSessionCookieRoundTrip(t *testing.T) {
 	records := authStore(t)
-	user, err := records.SignUp(t.Context(), "a@example.com", "password")
+	user, err := records.SignUp(t.Context(), "a@example.com", "password", "")
 	require.NoError(t, err)
 	s, err := web.NewSessions(bytes.Repeat([]byte("k"), 32), false, records, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
