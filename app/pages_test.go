@@ -21,7 +21,7 @@ func TestNotFoundAndAssets(t *testing.T) {
 
 	resp, doc := cl.Get(t, "/no/such/page")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
-	assert.Equal(t, "Not Found", strings.TrimSpace(doc.Find("main h1").Text()))
+	assert.Equal(t, "Not found", strings.TrimSpace(doc.Find("main h1").Text()))
 	assert.Equal(t, 1, doc.Find("header.site-header").Length(), "in the layout")
 
 	var body struct {

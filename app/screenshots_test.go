@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"testing"
 
@@ -19,6 +20,9 @@ func TestScreenshots(t *testing.T) {
 		t.Skip("set SCREENSHOT_DIR to take the screenshots")
 	}
 	s := apptest.NewShop(t)
+	resp := s.Seller.Form(t, "/account", url.Values{"displayName": {"Night Owl Tickets"}})
+	resp.Body.Close()
+	require.Equal(t, 303, resp.StatusCode)
 	reserved := s.Seller.Sell(t, "Radiohead, row 12", 89.5)
 	orderID := s.Buyer.Order(t, reserved)
 	onSale := s.Seller.Sell(t, "Nils Frahm, balcony", 45)
@@ -32,12 +36,16 @@ func TestScreenshots(t *testing.T) {
 			name := func(page string) string { return fmt.Sprintf("%s-%d-js-%v", page, width, js) }
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#ticket-rows"), shot(t, name("list"))))
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signin"), chromedp.WaitVisible("#email"), shot(t, name("signin"))))
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signup"), chromedp.WaitVisible("#displayName"), shot(t, name("signup"))))
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/tickets/000000000000000000000000"), chromedp.WaitVisible("main h1"), shot(t, name("not-found"))))
+			toPay := s.Buyer.Order(t, s.Seller.Sell(t, fmt.Sprintf("Arctic Monkeys, stalls (%d px)", width), 65))
 			require.NoError(t, chromedp.Do(tab, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
 			require.NoError(t, chromedp.Do(tab,
 				chromedp.Navigate(s.URL+"/orders/"+orderID), waitText("#order-status", "reserved for you"), shot(t, name("order")),
 				chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible("main"), shot(t, name("orders")),
 				chromedp.Navigate(s.URL+"/tickets/"+sold), waitText("main .badge", "Sold"), shot(t, name("ticket-sold-to-you")),
 				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("main"), shot(t, name("ticket-on-sale")),
+				chromedp.Navigate(s.URL+"/orders/"+toPay), chromedp.Click(`form[action$="/pay"] button`), waitText("main", "TEST MODE"), shot(t, name("checkout")),
 			))
 			seller := person(t, js)
 			require.NoError(t, chromedp.Do(seller, viewport(width)))
@@ -47,6 +55,7 @@ func TestScreenshots(t *testing.T) {
 				chromedp.Navigate(s.URL+"/tickets/"+reserved+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit-reserved")),
 				chromedp.Navigate(s.URL+"/tickets/"+onSale+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit")),
 				chromedp.Navigate(s.URL+"/tickets/new"), chromedp.WaitVisible("#ticket-form"), shot(t, name("new")),
+				chromedp.Navigate(s.URL+"/account"), chromedp.WaitVisible("#account-form"), shot(t, name("account")),
 			))
 		}
 	}

@@ -92,11 +92,30 @@ func renderErrorPage(r *Renderer, c echo.Context, p *problem.Error, status int) 
 	if p.Kind == problem.Unauthenticated {
 		return Redirect(c, "/auth/signin")
 	}
-	title := http.StatusText(status)
+	title := pageTitles[status]
+	if title == "" {
+		title = http.StatusText(status)
+	}
 	if c.Request().Method == http.MethodHead {
 		return c.NoContent(status)
 	}
 	return r.Render(c, status, View{Page: "errors/error", Title: title, Data: map[string]string{"Title": title, "Message": p.Message}})
+}
+
+// pageTitles are what an error page's heading says, in words a buyer
+// uses rather than HTTP's; the status itself is still the response's.
+var pageTitles = map[int]string{
+	http.StatusBadRequest:            "That did not work",
+	http.StatusForbidden:             "Not allowed",
+	http.StatusNotFound:              "Not found",
+	http.StatusMethodNotAllowed:      "That did not work",
+	http.StatusConflict:              "That changed meanwhile",
+	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusUnprocessableEntity:   "Please check what you sent",
+	http.StatusTooManyRequests:       "Too many attempts",
+	http.StatusPaymentRequired:       "Payment failed",
+	http.StatusInternalServerError:   "Something went wrong",
+	http.StatusServiceUnavailable:    "Please try again shortly",
 }
 
 func statusOf(m map[problem.Kind]int, p *problem.Error, err error) int {
