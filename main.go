@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,9 @@ type config struct {
 	ReservationTTL time.Duration
 	SweepInterval  time.Duration
 	Production     bool
+	// PriceCapPercent caps a show's ticket at its face value plus this
+	// share (PRICE_CAP_PERCENT, default 20, as TicketSwap does); 0 is off.
+	PriceCapPercent int
 
 	StripeSecretKey     string
 	StripeWebhookSecret string
@@ -70,12 +74,13 @@ type config struct {
 // does not parse is an error that names the variable, not a default.
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
-		Addr:           ":8080",
-		DataDir:        "./data",
-		BaseURL:        "http://localhost:8080",
-		ReservationTTL: 15 * time.Minute,
-		SweepInterval:  time.Second,
-		MetricsAddr:    "127.0.0.1:9091",
+		Addr:            ":8080",
+		DataDir:         "./data",
+		BaseURL:         "http://localhost:8080",
+		ReservationTTL:  15 * time.Minute,
+		SweepInterval:   time.Second,
+		PriceCapPercent: 20,
+		MetricsAddr:     "127.0.0.1:9091",
 		// A quarter of Litestream's 1s default: measured, a lost machine
 		// loses p50 0.2-0.3 s of acknowledged writes instead of 1.1-1.7 s,
 		// at no measurable cost to the flash sale (README, Backups).
@@ -126,6 +131,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	limit("SIGNIN_LIMIT", &cfg.Limits.SignInFailuresPerAccount)
 	limit("SIGNIN_IP_LIMIT", &cfg.Limits.SignInPerIP)
 	limit("SIGNUP_LIMIT", &cfg.Limits.SignUpPerIP)
+	if v := strings.TrimSpace(getenv("PRICE_CAP_PERCENT")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000 {
+			errs = append(errs, fmt.Errorf("PRICE_CAP_PERCENT=%q: want a whole percent from 0 (no cap) to 1000", v))
+		} else {
+			cfg.PriceCapPercent = n
+		}
+	}
 	dur("RESERVATION_TTL", &cfg.ReservationTTL)
 	dur("SWEEP_INTERVAL", &cfg.SweepInterval)
 	dur("LITESTREAM_SYNC_INTERVAL", &cfg.ReplicaSyncInterval)
@@ -258,13 +271,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	a, err := app.Open(ctx, app.Config{
-		DataDir:        cfg.DataDir,
-		BaseURL:        cfg.BaseURL,
-		SessionSecret:  secret,
-		ReservationTTL: cfg.ReservationTTL,
-		SweepInterval:  cfg.SweepInterval,
-		Production:     cfg.Production,
-		Logger:         logger,
+		DataDir:         cfg.DataDir,
+		BaseURL:         cfg.BaseURL,
+		SessionSecret:   secret,
+		ReservationTTL:  cfg.ReservationTTL,
+		SweepInterval:   cfg.SweepInterval,
+		PriceCapPercent: cfg.PriceCapPercent,
+		Production:      cfg.Production,
+		Logger:          logger,
 
 		StripeSecretKey:     cfg.StripeSecretKey,
 		StripeWebhookSecret: cfg.StripeWebhookSecret,

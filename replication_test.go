@@ -269,7 +269,7 @@ func BenchmarkRestore100kOrders(b *testing.B) {
 	require.NoError(b, os.CopyFS(kept, os.DirFS(filepath.Join(backups, "orders"))))
 	a = open()
 	for range 10 {
-		tk, err := a.Tickets.Create(ctx, "seller", "Later show", 1000)
+		tk, err := a.Tickets.Create(ctx, "seller", tickets.Listing{Title: "Later show", PriceCents: 1000})
 		require.NoError(b, err)
 		settle(a)
 		_, err = a.Orders.Reserve(ctx, "buyer", tk.ID)

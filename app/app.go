@@ -37,6 +37,9 @@ type Config struct {
 	SweepInterval  time.Duration
 	Production     bool
 	Logger         *slog.Logger
+	// PriceCapPercent is how far above its face value a show's ticket may
+	// be offered (PRICE_CAP_PERCENT); 0 is no cap.
+	PriceCapPercent int
 
 	// Stripe keys; without a secret key the built-in test gateway and
 	// checkout page stand in for Stripe. StripeAPIBase points the client at
@@ -218,7 +221,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
-	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB))
+	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB), cfg.PriceCapPercent)
 	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL, logger)
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
 	a.limiter = auth.NewLimiter(cfg.Limits)

@@ -13,6 +13,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
+	"ticketing/app/tickets"
 	"ticketing/db"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkPropagation(b *testing.B) {
 		require.NoError(b, err)
 		var ids []string
 		for range 10_000 {
-			tk, err := h.App.Tickets.Create(ctx, seller.ID, "Show", 1000)
+			tk, err := h.App.Tickets.Create(ctx, seller.ID, tickets.Listing{Title: "Show", PriceCents: 1000})
 			require.NoError(b, err)
 			ids = append(ids, tk.ID)
 		}

@@ -16,6 +16,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest"
 	"ticketing/app/orders"
+	"ticketing/app/tickets"
 	"ticketing/events"
 )
 
@@ -186,7 +187,7 @@ func TestRestartCatchesUp(t *testing.T) {
 	require.NoError(t, err)
 	var ticketIDs []string
 	for i := range 5 {
-		tk, err := a1.Tickets.Create(ctx, u.ID, fmt.Sprintf("Show %d", i), 1000)
+		tk, err := a1.Tickets.Create(ctx, u.ID, tickets.Listing{Title: fmt.Sprintf("Show %d", i), PriceCents: 1000})
 		require.NoError(t, err)
 		ticketIDs = append(ticketIDs, tk.ID)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"ticketing/app"
 	"ticketing/app/apptest"
+	"ticketing/app/tickets"
 	"ticketing/db"
 	"ticketing/db/dbtest"
 	"ticketing/events"
@@ -64,7 +65,7 @@ func twoRuns(t *testing.T, dir, replica string, between func()) {
 	between()
 	a = apptest.Open(t, apptest.WithDataDir(dir), withReplica)
 	for range 3 {
-		tk, err := a.Tickets.Create(ctx, "seller", "Later show", 1000)
+		tk, err := a.Tickets.Create(ctx, "seller", tickets.Listing{Title: "Later show", PriceCents: 1000})
 		require.NoError(t, err)
 		_, err = a.Bus.Consumers(a.DB("orders")).PollOnce(ctx)
 		require.NoError(t, err)

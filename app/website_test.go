@@ -168,6 +168,7 @@ func signInInBrowser(base, path, email string) []chromedp.Action[chromedp.Void] 
 func sellInBrowser(base, title, price string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(base + "/tickets/new"),
+		chromedp.Click(`a[href="/tickets/new?show=none"]`),
 		chromedp.WaitVisible("#title"),
 		chromedp.SendKeys("#title", title),
 		chromedp.SendKeys("#price", price),

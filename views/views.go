@@ -95,7 +95,28 @@ var Funcs = template.FuncMap{
 	"datetime": func(t time.Time) template.HTML { return timeElement(t, "Mon 2 Jan 2006, 15:04 UTC", "datetime") },
 	"clock":    func(t time.Time) template.HTML { return timeElement(t, "15:04 UTC", "clock") },
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"dict":     dict,
+	// venuetime is a show's start as the venue's clock says it (t in the
+	// venue's zone): "Fri 12 Jun 2027, 20:00 CEST", the same for every
+	// visitor, so it is not rewritten in theirs.
+	"venuetime": func(t time.Time) template.HTML {
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `">` + t.Format("Mon 2 Jan 2006, 15:04 MST") + `</time>`)
+	},
+	"dict": dict,
+	// timezones are suggestions for a venue's zone (any IANA zone is
+	// taken).
+	"timezones": func() []string { return commonZones },
+}
+
+// commonZones are the IANA zones of the cities most concerts are in.
+var commonZones = []string{
+	"Africa/Cairo", "Africa/Johannesburg", "Africa/Lagos", "America/Argentina/Buenos_Aires", "America/Bogota", "America/Chicago",
+	"America/Denver", "America/Los_Angeles", "America/Mexico_City", "America/New_York", "America/Phoenix", "America/Santiago",
+	"America/Sao_Paulo", "America/Toronto", "America/Vancouver", "Asia/Bangkok", "Asia/Dubai", "Asia/Hong_Kong", "Asia/Jakarta",
+	"Asia/Kolkata", "Asia/Manila", "Asia/Seoul", "Asia/Shanghai", "Asia/Singapore", "Asia/Taipei", "Asia/Tokyo", "Atlantic/Reykjavik",
+	"Australia/Brisbane", "Australia/Melbourne", "Australia/Perth", "Australia/Sydney", "Europe/Amsterdam", "Europe/Athens",
+	"Europe/Berlin", "Europe/Brussels", "Europe/Budapest", "Europe/Copenhagen", "Europe/Dublin", "Europe/Helsinki", "Europe/Istanbul",
+	"Europe/Lisbon", "Europe/London", "Europe/Madrid", "Europe/Milan", "Europe/Oslo", "Europe/Paris", "Europe/Prague", "Europe/Rome",
+	"Europe/Stockholm", "Europe/Vienna", "Europe/Warsaw", "Europe/Zurich", "Pacific/Auckland", "Pacific/Honolulu", "UTC",
 }
 
 // timeElement is t as a <time> in UTC, the server's format; with

@@ -25,6 +25,7 @@ import (
 	"ticketing/app"
 	"ticketing/app/apptest/apiclient"
 	"ticketing/app/auth"
+	"ticketing/app/tickets"
 	"ticketing/app/web"
 	"ticketing/db/dbtest"
 	"ticketing/events"
@@ -63,9 +64,11 @@ func config(t testing.TB, opts []Option) app.Config {
 		SessionSecret:  bytes.Repeat([]byte("k"), 32),
 		ReservationTTL: 15 * time.Minute,
 		SweepInterval:  100 * time.Millisecond,
-		BcryptCost:     bcrypt.MinCost,
-		Events:         events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		Logger:         dbtest.Quiet,
+		// The production default: shows' tickets are capped.
+		PriceCapPercent: 20,
+		BcryptCost:      bcrypt.MinCost,
+		Events:          events.Options{MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+		Logger:          dbtest.Quiet,
 		// Every test client comes from 127.0.0.1: sign-ups are not what
 		// most tests are about. The limits' own tests set them back.
 		Limits: auth.Limits{SignUpPerIP: auth.Rate{N: 100_000, Per: time.Second}, SignInPerIP: auth.Rate{N: 100_000, Per: time.Second}},
@@ -356,7 +359,7 @@ func Reserve(tb testing.TB, a *app.App, n int) {
 	require.NoError(tb, err)
 	ids := make([]string, 0, n)
 	for range n {
-		tk, err := a.Tickets.Create(ctx, seller.ID, "Show", 1000)
+		tk, err := a.Tickets.Create(ctx, seller.ID, tickets.Listing{Title: "Show", PriceCents: 1000})
 		require.NoError(tb, err)
 		ids = append(ids, tk.ID)
 	}

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"time"
 
 	"ticketing/db"
 	"ticketing/events"
@@ -17,6 +18,20 @@ type (
 		Price   int64  `json:"price"`
 		UserID  string `json:"userId"`
 		Version int64  `json:"version"`
+		ShowID  string `json:"showId"`
+		Section string `json:"section"`
+		Row     string `json:"row"`
+		Seat    string `json:"seat"`
+	}
+	// showChanged is the tickets module's show:created and show:updated.
+	showChanged struct {
+		ID       string    `json:"id"`
+		Title    string    `json:"title"`
+		Venue    string    `json:"venue"`
+		City     string    `json:"city"`
+		StartsAt time.Time `json:"startsAt"`
+		TimeZone string    `json:"timeZone"`
+		Version  int64     `json:"version"`
 	}
 	// deadlinePassed is the expiration module's expiration:complete.
 	deadlinePassed struct {
@@ -34,10 +49,16 @@ type (
 // time ran out, and what payments mean for an order.
 func Subscribe(c *events.Consumers, s *Store) {
 	applyTicket := func(ctx context.Context, tx *db.Tx, e events.Event, t ticketChanged) error {
-		return s.applyTicket(ctx, tx, Ticket{ID: t.ID, Title: t.Title, PriceCents: t.Price, UserID: t.UserID, Version: t.Version})
+		return s.applyTicket(ctx, tx, Ticket{ID: t.ID, Title: t.Title, PriceCents: t.Price, UserID: t.UserID, Version: t.Version,
+			ShowID: t.ShowID, Section: t.Section, Row: t.Row, Seat: t.Seat})
 	}
 	events.Handle(c, "tickets", "ticket:created", applyTicket)
 	events.Handle(c, "tickets", "ticket:updated", applyTicket)
+	applyShow := func(ctx context.Context, tx *db.Tx, e events.Event, sh showChanged) error {
+		return s.applyShow(ctx, tx, Show{ID: sh.ID, Title: sh.Title, Venue: sh.Venue, City: sh.City, StartsAt: sh.StartsAt, TimeZone: sh.TimeZone, Version: sh.Version})
+	}
+	events.Handle(c, "tickets", "show:created", applyShow)
+	events.Handle(c, "tickets", "show:updated", applyShow)
 	events.Handle(c, "expiration", "expiration:complete", func(ctx context.Context, tx *db.Tx, e events.Event, x deadlinePassed) error {
 		return s.expire(ctx, tx, x.OrderID)
 	})

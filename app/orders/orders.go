@@ -6,14 +6,18 @@
 // unless it is complete; it completes only on the payments module's
 // payment:created, and never once cancelled.
 //
-// Orders keeps its own copy of the tickets (title, price, seller) from the
-// tickets module's events, as the seed's orders service did.
+// Orders keeps its own copy of the tickets (title, price, seller, show and
+// seat) and of the shows (where and when) from the tickets module's
+// events, as the seed's orders service did. A show's start bounds its
+// tickets' reservations: none once it has begun (checked in the
+// reservation's transaction, on this copy), and none that outlives it.
 package orders
 
 import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"ticketing/app/web"
@@ -40,11 +44,49 @@ const (
 
 // Ticket is the orders module's copy of a ticket.
 type Ticket struct {
-	ID         string
-	Title      string
-	PriceCents int64
-	UserID     string
-	Version    int64
+	ID                 string
+	Title              string
+	PriceCents         int64
+	UserID             string
+	Version            int64
+	ShowID             string // "" for a ticket without a show
+	Section, Row, Seat string
+}
+
+// Seats is where the ticket is for: "Section A · Row 12 · Seat 7", or
+// "General admission".
+func (t Ticket) Seats() string {
+	var parts []string
+	for _, p := range []struct{ name, v string }{{"Section", t.Section}, {"Row", t.Row}, {"Seat", t.Seat}} {
+		if p.v != "" {
+			parts = append(parts, p.name+" "+p.v)
+		}
+	}
+	if len(parts) == 0 {
+		return "General admission"
+	}
+	return strings.Join(parts, " · ")
+}
+
+// Show is the orders module's copy of a show: what the order page says
+// of it, and its start.
+type Show struct {
+	ID       string
+	Title    string
+	Venue    string
+	City     string
+	StartsAt time.Time
+	TimeZone string
+	Version  int64
+}
+
+// Local is the show's start in the venue's zone.
+func (s Show) Local() time.Time {
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return s.StartsAt.UTC()
+	}
+	return s.StartsAt.In(loc)
 }
 
 // Order is one reservation.
@@ -58,6 +100,7 @@ type Order struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	Ticket     Ticket
+	Show       Show // zero for a ticket without a show
 	// Refunded is set when a payment for the order was given back (it
 	// arrived after the order was cancelled or expired).
 	Refunded bool

@@ -46,25 +46,37 @@ var (
 )
 
 const orderColumns = `o.id, o.user_id, o.status, o.expires_at, o.price, o.version, o.created_at, o.updated_at, o.refunded,
-	t.id, t.title, t.price, t.user_id, t.version`
+	t.id, t.title, t.price, t.user_id, t.version, coalesce(t.show_id, ''), t.section, t.seat_row, t.seat,
+	coalesce(sh.title, ''), coalesce(sh.venue, ''), coalesce(sh.city, ''), coalesce(sh.starts_at, ''), coalesce(sh.time_zone, ''), coalesce(sh.version, 0)`
 
-const orderFrom = " FROM orders o JOIN tickets t ON t.id = o.ticket_id"
+const orderFrom = " FROM orders o JOIN tickets t ON t.id = o.ticket_id LEFT JOIN shows sh ON sh.id = t.show_id"
 
 type scanner interface{ Scan(...any) error }
 
 func scanOrder(row scanner) (Order, error) {
 	var o Order
-	var expires, created, updated string
+	var expires, created, updated, starts string
 	err := row.Scan(&o.ID, &o.UserID, &o.Status, &expires, &o.PriceCents, &o.Version, &created, &updated, &o.Refunded,
-		&o.Ticket.ID, &o.Ticket.Title, &o.Ticket.PriceCents, &o.Ticket.UserID, &o.Ticket.Version)
+		&o.Ticket.ID, &o.Ticket.Title, &o.Ticket.PriceCents, &o.Ticket.UserID, &o.Ticket.Version,
+		&o.Ticket.ShowID, &o.Ticket.Section, &o.Ticket.Row, &o.Ticket.Seat,
+		&o.Show.Title, &o.Show.Venue, &o.Show.City, &starts, &o.Show.TimeZone, &o.Show.Version)
 	if err != nil {
 		return Order{}, err
 	}
 	o.ExpiresAt, _ = db.ParseTime(expires)
 	o.CreatedAt, _ = db.ParseTime(created)
 	o.UpdatedAt, _ = db.ParseTime(updated)
+	if o.Ticket.ShowID != "" {
+		o.Show.ID = o.Ticket.ShowID
+		o.Show.StartsAt, _ = db.ParseTime(starts)
+	}
 	return o, nil
 }
+
+// errShowStarted refuses a reservation of a ticket for a show that has
+// begun.
+var errShowStarted = &problem.Error{Kind: problem.Invalid, Message: "This show has started; its tickets can no longer be reserved",
+	Fields: map[string]string{"ticketId": "This show has started; its tickets can no longer be reserved"}}
 
 // Reserve creates an order for the ticket, holding it for the reservation
 // window, and appends order:created in the same transaction. There is no
@@ -95,6 +107,20 @@ func (s *Store) Reserve(ctx context.Context, userID, ticketID string) (Order, er
 		if t.UserID == userID {
 			return errOwnTicket
 		}
+		if t.ShowID != "" {
+			// The show's start, from this module's own copy, in this
+			// transaction: no reservation once it has begun, and none
+			// that outlives it.
+			sh, err := findShow(ctx, tx, t.ShowID)
+			if err != nil {
+				return err
+			}
+			if !now.Before(sh.StartsAt) {
+				return errShowStarted
+			}
+			o.ExpiresAt = minTime(o.ExpiresAt, sh.StartsAt)
+			o.Show = sh
+		}
 		o.Ticket, o.PriceCents = t, t.PriceCents
 		_, err = tx.ExecContext(ctx,
 			`INSERT INTO orders (id, user_id, ticket_id, status, expires_at, price, version, created_at, updated_at)
@@ -118,10 +144,36 @@ func (s *Store) Reserve(ctx context.Context, userID, ticketID string) (Order, er
 	return o, nil
 }
 
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func findShow(ctx context.Context, tx *db.Tx, id string) (Show, error) {
+	sh := Show{ID: id}
+	var starts string
+	err := tx.QueryRowContext(ctx, "SELECT title, venue, city, starts_at, time_zone, version FROM shows WHERE id = ?", id).
+		Scan(&sh.Title, &sh.Venue, &sh.City, &starts, &sh.TimeZone, &sh.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The tickets log has show:created before any ticket:created for
+		// it, so this copy always has the show of a ticket it has.
+		return Show{}, fmt.Errorf("show %s of a ticket: not in the orders module's copy", id)
+	}
+	if err != nil {
+		return Show{}, fmt.Errorf("find show %s: %w", id, err)
+	}
+	if sh.StartsAt, err = db.ParseTime(starts); err != nil {
+		return Show{}, fmt.Errorf("show %s start %q: %w", id, starts, err)
+	}
+	return sh, nil
+}
+
 func findTicket(ctx context.Context, tx *db.Tx, id string) (Ticket, error) {
 	var t Ticket
-	err := tx.QueryRowContext(ctx, "SELECT id, title, price, user_id, version FROM tickets WHERE id = ?", id).
-		Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version)
+	err := tx.QueryRowContext(ctx, "SELECT id, title, price, user_id, version, coalesce(show_id, ''), section, seat_row, seat FROM tickets WHERE id = ?", id).
+		Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.ShowID, &t.Section, &t.Row, &t.Seat)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, errTicketNotFound
 	}
@@ -273,8 +325,8 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 		if t.Version != 1 {
 			return fmt.Errorf("ticket %s version %d before version 1: %w", t.ID, t.Version, errVersionGap)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO tickets (id, title, price, user_id, version) VALUES (?, ?, ?, ?, ?)",
-			t.ID, t.Title, t.PriceCents, t.UserID, t.Version)
+		_, err = tx.ExecContext(ctx, "INSERT INTO tickets (id, title, price, user_id, version, show_id, section, seat_row, seat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Title, t.PriceCents, t.UserID, t.Version, optionalString(t.ShowID), t.Section, t.Row, t.Seat)
 		return err
 	case err != nil:
 		return fmt.Errorf("read ticket %s: %w", t.ID, err)
@@ -283,9 +335,42 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 	case t.Version > have+1:
 		return fmt.Errorf("ticket %s version %d over %d: %w", t.ID, t.Version, have, errVersionGap)
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ? WHERE id = ?",
-		t.Title, t.PriceCents, t.UserID, t.Version, t.ID)
+	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ?, show_id = ?, section = ?, seat_row = ?, seat = ? WHERE id = ?",
+		t.Title, t.PriceCents, t.UserID, t.Version, optionalString(t.ShowID), t.Section, t.Row, t.Seat, t.ID)
 	return err
+}
+
+// applyShow keeps the copy of a show (show:created, show:updated), version
+// v only over v-1, like the tickets.
+func (s *Store) applyShow(ctx context.Context, tx *db.Tx, sh Show) error {
+	var have int64
+	err := tx.QueryRowContext(ctx, "SELECT version FROM shows WHERE id = ?", sh.ID).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if sh.Version != 1 {
+			return fmt.Errorf("show %s version %d before version 1: %w", sh.ID, sh.Version, errVersionGap)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO shows (id, title, venue, city, starts_at, time_zone, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			sh.ID, sh.Title, sh.Venue, sh.City, db.Timestamp(sh.StartsAt), sh.TimeZone, sh.Version)
+		return err
+	case err != nil:
+		return fmt.Errorf("read show %s: %w", sh.ID, err)
+	case sh.Version <= have:
+		return nil // already applied
+	case sh.Version > have+1:
+		return fmt.Errorf("show %s version %d over %d: %w", sh.ID, sh.Version, have, errVersionGap)
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE shows SET title = ?, venue = ?, city = ?, starts_at = ?, time_zone = ?, version = ? WHERE id = ?",
+		sh.Title, sh.Venue, sh.City, db.Timestamp(sh.StartsAt), sh.TimeZone, sh.Version, sh.ID)
+	return err
+}
+
+// optionalString is NULL for "".
+func optionalString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // markRefunded records that a payment for the order was refunded

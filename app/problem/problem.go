@@ -80,3 +80,11 @@ func As(err error) (*Error, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
+
+// FieldsOf returns the field messages inside err, nil when it has none.
+func FieldsOf(err error) map[string]string {
+	if e, ok := As(err); ok {
+		return e.Fields
+	}
+	return nil
+}

@@ -34,7 +34,7 @@ func TestTicketStream(t *testing.T) {
 	live := seller.Sell(t, "Live show", 12)
 	e := apptest.Next(t, events)
 	assert.Equal(t, "tickets", e.Event)
-	assert.Contains(t, e.Data, `hx-swap-oob="afterbegin:#ticket-rows"`)
+	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+older+`"`, "on top: before the newest there was")
 	assert.Contains(t, e.Data, `id="ticket-`+live+`"`)
 	assert.Contains(t, e.Data, "Live show")
 	assert.Contains(t, e.Data, "$12.00")
@@ -44,22 +44,22 @@ func TestTicketStream(t *testing.T) {
 	// An edit replaces the row where it is.
 	require.Equal(t, 200, seller.JSON(t, http.MethodPut, "/api/tickets/"+live, map[string]any{"title": "Live show, new date", "price": 15}, nil))
 	e = apptest.Next(t, events)
-	assert.Contains(t, e.Data, `<li id="ticket-`+live+`" hx-swap-oob="true">`)
+	assert.Contains(t, e.Data, `<li id="ticket-`+live+`" hx-swap-oob="delete"></li>`)
+	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+older+`"`)
 	assert.Contains(t, e.Data, "Live show, new date")
-	assert.NotContains(t, e.Data, "afterbegin")
 	edited := e.ID
 
 	orderID := buyer.Order(t, live)
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, `<li id="ticket-`+live+`" hx-swap-oob="delete"></li>`)
-	assert.NotContains(t, e.Data, "afterbegin", "a reserved ticket is only removed")
+	assert.NotContains(t, e.Data, "beforebegin", "a reserved ticket is only removed")
 
 	// Released, it goes back to its place: before the next older ticket.
 	require.Equal(t, 204, buyer.Do(t, http.MethodDelete, "/api/orders/"+orderID, nil).StatusCode)
 	e = apptest.Next(t, events)
 	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+older+`"`)
 	assert.Contains(t, e.Data, "Live show, new date")
-	assert.NotContains(t, e.Data, "afterbegin")
+	assert.NotContains(t, e.Data, `hx-swap-oob="delete"`, "its row was gone")
 
 	// Reconnecting after the first event replays the rest, in order.
 	replay := buyer.Stream(t, "/tickets/stream", created)

@@ -174,7 +174,7 @@ func newOrdersFixture(t *testing.T) *ordersFixture {
 	adb := dbtest.Open(t, dir, "auth")
 	bus := events.NewBus(nil, events.Options{})
 	bus.Log(adb)
-	s := tickets.NewStore(tdb, bus.Log(tdb))
+	s := tickets.NewStore(tdb, bus.Log(tdb), 20)
 	c := bus.Consumers(tdb)
 	tickets.Subscribe(c, s)
 	return &ordersFixture{db: odb, log: bus.Log(odb), consumers: c, store: s}
@@ -217,7 +217,7 @@ func lockThroughOrderEvent(t *testing.T, h *apptest.Harness, ticketID string) st
 func TestOrderEventsLockAndUnlock(t *testing.T) {
 	ctx := context.Background()
 	f := newOrdersFixture(t)
-	tk, err := f.store.Create(ctx, "seller", "Show", 1000)
+	tk, err := f.store.Create(ctx, "seller", tickets.Listing{Title: "Show", PriceCents: 1000})
 	require.NoError(t, err)
 
 	orderID := db.NewID()
@@ -265,11 +265,11 @@ func TestOrderEventsLockAndUnlock(t *testing.T) {
 func TestFailedUpdateAppendsNothing(t *testing.T) {
 	ctx := context.Background()
 	f := newOrdersFixture(t)
-	tk, err := f.store.Create(ctx, "seller", "Show", 1000)
+	tk, err := f.store.Create(ctx, "seller", tickets.Listing{Title: "Show", PriceCents: 1000})
 	require.NoError(t, err)
-	_, err = f.store.Update(ctx, tk.ID, "someone-else", "Stolen", 1)
+	_, err = f.store.Update(ctx, tk.ID, "someone-else", tickets.Listing{Title: "Stolen", PriceCents: 1})
 	require.Error(t, err)
-	_, err = f.store.Update(ctx, tk.ID, "seller", "", 1)
+	_, err = f.store.Update(ctx, tk.ID, "seller", tickets.Listing{PriceCents: 1})
 	require.Error(t, err)
 	var n int
 	require.NoError(t, f.store.DB().Read().QueryRow("SELECT count(*) FROM events").Scan(&n))
@@ -281,7 +281,7 @@ func TestListUsesThePartialIndexAndPaginates(t *testing.T) {
 	f := newOrdersFixture(t)
 	var ids []string
 	for i := range 7 {
-		tk, err := f.store.Create(ctx, "seller", fmt.Sprintf("Show %d", i), 1000)
+		tk, err := f.store.Create(ctx, "seller", tickets.Listing{Title: fmt.Sprintf("Show %d", i), PriceCents: 1000})
 		require.NoError(t, err)
 		ids = append(ids, tk.ID)
 	}
@@ -311,9 +311,15 @@ func TestListUsesThePartialIndexAndPaginates(t *testing.T) {
 	_, err = f.store.ListOnSale(ctx, tickets.ListQuery{Before: "garbage"})
 	assert.Equal(t, problem.Invalid, problem.KindOf(err))
 
-	plan := explain(t, f.store.DB(), tickets.ListSQL+" ORDER BY t.created_at DESC, t.id DESC LIMIT 10")
-	assert.Contains(t, plan, "tickets_on_sale")
-	assert.NotContains(t, plan, "TEMP B-TREE", "the index gives the order; no sort")
+	for query, index := range map[string]string{
+		tickets.ListSQL + " ORDER BY t.created_at DESC, t.id DESC LIMIT 10":       "tickets_on_sale",
+		tickets.ListNoShowSQL + " ORDER BY t.created_at DESC, t.id DESC LIMIT 10": "tickets_showless_on_sale",
+		tickets.ListShowSQL + " ORDER BY t.price, t.id LIMIT 10":                  "tickets_show_on_sale",
+	} {
+		plan := explain(t, f.store.DB(), strings.ReplaceAll(query, "?", "''"))
+		assert.Contains(t, plan, index)
+		assert.NotContains(t, plan, "TEMP B-TREE", "the index gives the order; no sort: %s", plan)
+	}
 }
 
 func explain(t *testing.T, d *db.DB, query string) string {
@@ -342,6 +348,9 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 
 	seller.SignUp(t, "seller@example.com", "password")
 	resp, doc := seller.Get(t, "/tickets/new")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, 1, doc.Find(`a[href="/tickets/new?show=none"]`).Length(), "first: which show, or none")
+	resp, doc = seller.Get(t, "/tickets/new?show=none")
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, 1, doc.Find(`form[method=post][action="/tickets"]`).Length())
 
