@@ -3,9 +3,9 @@ package tickets
 import (
 	"cmp"
 	"context"
-	"maps"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,6 +95,7 @@ func (in ticketInput) listing(base Listing) (Listing, error) {
 		if f.raw == nil {
 			continue
 		}
+		*f.dst = "" // null
 		if err := json.Unmarshal(f.raw, f.dst); err != nil {
 			fields[f.field] = f.name + " must be a string"
 		}

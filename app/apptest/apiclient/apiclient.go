@@ -9,8 +9,9 @@ import (
 	"net/http"
 )
 
-// Do sends body (when non-nil) as JSON to url and, on a 2xx answer with a
-// body, decodes it into out (when non-nil). It returns the status;
+// Do sends body (when non-nil) as JSON to url and decodes the answer's
+// body into out (when non-nil): a 2xx must decode, an error's body is
+// decoded when it fits. It returns the status;
 // transport errors are returned, not hidden, since drills kill the server
 // mid-request.
 func Do(c *http.Client, method, url string, body, out any) (int, error) {
@@ -38,8 +39,10 @@ func Do(c *http.Client, method, url string, body, out any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if out != nil && len(b) > 0 && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, out); err != nil {
+	if out != nil && len(b) > 0 {
+		// A success must decode; an error's {"errors": [...]} decodes
+		// into an out that has room for it (and is left alone otherwise).
+		if err := json.Unmarshal(b, out); err != nil && resp.StatusCode < 300 {
 			return resp.StatusCode, err
 		}
 	}
