@@ -142,11 +142,16 @@ func TestBrowserPagesFitA360PixelPhone(t *testing.T) {
 	reserved := s.Seller.Sell(t, "A rather long concert title, with its venue and the row", 1234.5)
 	order := s.Buyer.Order(t, reserved)
 	s.Seller.Sell(t, "Another show", 45)
+	show := addShowAt(t, s.Seller, "The Longest Performer Name Of The Season, With Friends", time.Now().Add(72*time.Hour))
+	var seat struct{ ID string }
+	require.Equal(t, http.StatusCreated, s.Seller.JSON(t, http.MethodPost, "/api/tickets",
+		map[string]any{"showId": show, "section": "Balcony left", "row": "AA", "seat": "1021", "faceValue": 1000, "price": 1200}, &seat))
+	showOrder := s.Buyer.Order(t, seat.ID)
 	s.Settle(t)
 	pages := map[string][]string{
-		"seller@example.com": {"/", "/tickets/" + reserved, "/tickets/new", "/sell", "/orders", "/auth/signout"},
-		"buyer@example.com":  {"/orders/" + order, "/orders"},
-		"":                   {"/", "/auth/signin", "/auth/signup", "/tickets/" + reserved},
+		"seller@example.com": {"/", "/tickets/" + reserved, "/tickets/new", "/tickets/new?show=" + show, "/shows/new", "/shows/" + show + "/edit", "/sell", "/orders", "/auth/signout", "/account"},
+		"buyer@example.com":  {"/orders/" + order, "/orders/" + showOrder, "/orders"},
+		"":                   {"/", "/auth/signin", "/auth/signup", "/tickets/" + reserved, "/shows/" + show, "/tickets/" + seat.ID},
 	}
 	for _, js := range []bool{true, false} {
 		for who, paths := range pages {

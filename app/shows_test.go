@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -162,4 +163,71 @@ func TestPriceCapUnderConcurrentListings(t *testing.T) {
 	var count int
 	require.NoError(t, s.App.DB("tickets").Read().QueryRow("SELECT on_sale FROM shows WHERE id = ?", show).Scan(&count))
 	assert.Equal(t, 25, count, "the show's count on sale follows its listings")
+}
+
+// The website, as a seller and a buyer meet shows: the seller finds no
+// show for their ticket, adds it, and lists a seat for it; the buyer finds
+// it from the front page by city, opens the show and buys the seat. With
+// JavaScript and without, the buyer on a 390 px phone.
+func TestBrowserSellForANewShowAndBuyIt(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{true, false} {
+		h := apptest.New(t)
+		seller := person(t, js)
+		require.NoError(t, chromedp.Do(seller, signUpInBrowser(h.URL, "seller@example.com")...))
+		require.NoError(t, chromedp.Do(seller,
+			chromedp.Navigate(h.URL+"/tickets/new"),
+			chromedp.SendKeys("#q", "Ezra Collective"),
+			chromedp.Click("#choose-show button"),
+			waitText("main", "No upcoming show matches"),
+			chromedp.Click(`a[href^="/shows/new"]`),
+			chromedp.WaitVisible("#show-form"),
+		))
+		title, err := chromedp.Run(seller, chromedp.Value("#title"))
+		require.NoError(t, err)
+		assert.Equal(t, "Ezra Collective", title, "js=%v: what was searched for", js)
+		require.NoError(t, chromedp.Do(seller,
+			chromedp.SendKeys("#venue", "TivoliVredenburg"),
+			chromedp.SendKeys("#city", "Utrecht"),
+			chromedp.SendKeys("#country", "Netherlands"),
+			chromedp.SetValue("#startsAt", "2027-05-20T21:00"),
+			chromedp.SendKeys("#timeZone", "Europe/Amsterdam"),
+			chromedp.Click("#show-form button"),
+			waitText("main", "Thu 20 May 2027, 21:00 CEST · TivoliVredenburg, Utrecht"),
+			chromedp.SendKeys("#section", "Ronda"),
+			chromedp.SendKeys("#row", "3"),
+			chromedp.SendKeys("#seat", "14"),
+			chromedp.SendKeys("#faceValue", "40"),
+			chromedp.SendKeys("#price", "49"),
+			chromedp.Click("#ticket-form button"),
+			waitText("#price-error", "Price must be at most $48.00 (the face value plus 20%)"),
+			chromedp.SetValue("#price", "48"),
+			chromedp.Click("#ticket-form button"),
+			waitText("main", "Section Ronda · Row 3 · Seat 14"),
+		))
+
+		buyer := person(t, js)
+		require.NoError(t, chromedp.Do(buyer, viewport(390)))
+		require.NoError(t, chromedp.Do(buyer, signUpInBrowser(h.URL, "buyer@example.com")...))
+		require.NoError(t, chromedp.Do(buyer,
+			chromedp.Navigate(h.URL+"/"),
+			chromedp.SetValue("#city", "Utrecht"),
+			chromedp.Click("#show-filters button"),
+			waitText("#shows", "Ezra Collective"),
+			waitText("#shows", "1 ticket from $48.00"),
+			chromedp.Click(`#shows a[href^="/shows/"]`),
+			waitText("h1", "Ezra Collective"),
+			waitText("#ticket-rows", "Section Ronda · Row 3 · Seat 14"),
+			chromedp.Click(`#ticket-rows form[action="/orders"] button`),
+			waitText("#order-status", "reserved for you"),
+			waitText("main", "Thu 20 May 2027, 21:00 CEST · TivoliVredenburg, Utrecht"),
+			chromedp.Click(`form[action$="/pay"] button`),
+			waitText("main", "TEST MODE"),
+			chromedp.Click(`.test-checkout form[action$="/pay"] button`),
+			waitText("#order-status", "Paid"),
+		))
+		fits, err := chromedp.Run(buyer, chromedp.EvaluateAsDevTools[bool](`document.documentElement.scrollWidth <= Math.min(innerWidth, screen.width)`))
+		require.NoError(t, err)
+		assert.True(t, fits, "js=%v: the order page fits the phone", js)
+	}
 }
