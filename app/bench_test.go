@@ -3,8 +3,12 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +113,71 @@ func BenchmarkStartCheck(b *testing.B) {
 	}
 	b.ReportMetric(float64(quick.Milliseconds())/float64(b.N), "quick_check-ms")
 	b.ReportMetric(float64(full.Milliseconds())/float64(b.N), "integrity_check-ms")
+}
+
+// BenchmarkBrowseShows: a shop of 10,000 upcoming shows in 50 cities with
+// 200,000 tickets on sale (20 a show); 50 readers at once request the
+// front page (shows soonest first, and a city filter) and show pages
+// (tickets cheapest first) through the real handler tree; reports p50
+// and p99 of each and the pages per second. Seeding takes a minute:
+// go test -run '^$' -bench BrowseShows -benchtime 1x ./app
+func BenchmarkBrowseShows(b *testing.B) {
+	ctx := context.Background()
+	a := apptest.Open(b)
+	seller, err := a.Auth.SignUp(ctx, "seller@example.com", "password", "Big Promoter")
+	require.NoError(b, err)
+	const shows, perShow = 10_000, 20
+	ids := make([]string, shows)
+	start := time.Now().Add(24 * time.Hour)
+	for i := range shows {
+		sh, err := a.Tickets.CreateShow(ctx, seller.ID, tickets.ShowInput{Title: fmt.Sprintf("Performer %d", i), Venue: fmt.Sprintf("Hall %d", i%300),
+			City: fmt.Sprintf("City %d", i%50), Country: "Netherlands", StartsAt: start.Add(time.Duration(i) * time.Hour).Format(time.RFC3339), TimeZone: "Europe/Amsterdam"})
+		require.NoError(b, err)
+		ids[i] = sh.ID
+		for j := range perShow {
+			_, err := a.Tickets.Create(ctx, seller.ID, tickets.Listing{ShowID: sh.ID, Section: "Floor", Seat: fmt.Sprint(j), FaceValueCents: 5000, PriceCents: int64(5000 + j*10)})
+			require.NoError(b, err)
+		}
+	}
+	srv := httptest.NewServer(a.Handler())
+	b.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+	get := func(path string) time.Duration {
+		t0 := time.Now()
+		resp, err := client.Get(srv.URL + path)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(b, http.StatusOK, resp.StatusCode, path)
+		return time.Since(t0)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, page := range []struct {
+			name string
+			path func(i int) string
+		}{
+			{"front", func(int) string { return "/" }},
+			{"city", func(i int) string { return fmt.Sprintf("/?city=City+%d&sort=price", i%50) }},
+			{"show", func(i int) string { return "/shows/" + ids[(i*7919)%shows] }},
+		} {
+			const readers, each = 50, 40
+			lat := make([]time.Duration, readers*each)
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for r := range readers {
+				wg.Go(func() {
+					for k := range each {
+						lat[r*each+k] = get(page.path(r*each + k))
+					}
+				})
+			}
+			wg.Wait()
+			took := time.Since(t0)
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, page.name+"-p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, page.name+"-p99-ms")
+			b.ReportMetric(float64(len(lat))/took.Seconds(), page.name+"-pages/s")
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -126,6 +127,25 @@ func timeElement(t time.Time, layout, kind string) template.HTML {
 	u := t.UTC()
 	return template.HTML(`<time datetime="` + u.Format(time.RFC3339) + `" data-local="` + kind + `">` + u.Format(layout) + `</time>`)
 }
+
+// InZone is t in the IANA zone named (a venue's), UTC when there is no
+// such zone. Zones are loaded once: loading one reads the embedded
+// tzdata, too slow for every time on every page.
+func InZone(t time.Time, zone string) time.Time {
+	if loc, ok := zones.Load(zone); ok {
+		return t.In(loc.(*time.Location))
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return t.UTC()
+	}
+	zones.Store(zone, loc)
+	return t.In(loc)
+}
+
+// zones caches the loaded time zones by name (a few hundred at most: only
+// valid names are stored).
+var zones sync.Map
 
 // Money formats integer cents as dollars: 2050 → "$20.50".
 func Money(cents int64) string {

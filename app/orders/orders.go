@@ -22,6 +22,7 @@ import (
 
 	"ticketing/app/web"
 	"ticketing/db"
+	"ticketing/views"
 )
 
 //go:embed migrations/*.sql
@@ -81,13 +82,7 @@ type Show struct {
 }
 
 // Local is the show's start in the venue's zone.
-func (s Show) Local() time.Time {
-	loc, err := time.LoadLocation(s.TimeZone)
-	if err != nil {
-		return s.StartsAt.UTC()
-	}
-	return s.StartsAt.In(loc)
-}
+func (s Show) Local() time.Time { return views.InZone(s.StartsAt, s.TimeZone) }
 
 // Order is one reservation.
 type Order struct {

@@ -12,6 +12,7 @@ import (
 	"ticketing/app/problem"
 	"ticketing/app/text"
 	"ticketing/app/web"
+	"ticketing/views"
 )
 
 // Show is a concert: who plays (Title), where (Venue, City, Country) and
@@ -59,13 +60,7 @@ type ShowRef struct {
 // Local is the start in the venue's zone.
 func (s ShowRef) Local() time.Time { return inZone(s.StartsAt, s.TimeZone) }
 
-func inZone(t time.Time, zone string) time.Time {
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		return t.UTC()
-	}
-	return t.In(loc)
-}
+func inZone(t time.Time, zone string) time.Time { return views.InZone(t, zone) }
 
 // Show field bounds.
 const (

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"ticketing/app/problem"
@@ -25,6 +26,26 @@ type Store struct {
 	capPercent int
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// cities caches Cities: every front page shows them, and finding
+	// them reads every upcoming show.
+	cities citiesCache
+}
+
+// citiesCache is the last answer of Cities and when it was read; a show
+// added or changed here clears it, and it is read again after
+// citiesMaxAge (a city goes when its last show starts).
+type citiesCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	list []string
+}
+
+const citiesMaxAge = 30 * time.Second
+
+func (c *citiesCache) clear() {
+	c.mu.Lock()
+	c.at = time.Time{}
+	c.mu.Unlock()
 }
 
 // NewStore returns the store; capPercent is the resale price cap (0: none).
@@ -501,6 +522,7 @@ func (s *Store) CreateShow(ctx context.Context, userID string, in ShowInput) (Sh
 	if err != nil {
 		return Show{}, err
 	}
+	s.cities.clear()
 	return sh, nil
 }
 
@@ -565,6 +587,7 @@ func (s *Store) UpdateShow(ctx context.Context, id, userID string, in ShowInput)
 	if err != nil {
 		return Show{}, err
 	}
+	s.cities.clear()
 	return sh, nil
 }
 
@@ -689,10 +712,30 @@ func (s *Store) ListShows(ctx context.Context, q ShowQuery) (ShowPage, error) {
 	return p, nil
 }
 
-// Cities are the cities with upcoming shows, for the city filter.
+// Cities are the cities with upcoming shows, for the city filter; at
+// most citiesMaxAge old.
 func (s *Store) Cities(ctx context.Context) ([]string, error) {
+	now := s.Now()
+	s.cities.mu.Lock()
+	if now.Sub(s.cities.at) < citiesMaxAge && !s.cities.at.After(now) {
+		list := s.cities.list
+		s.cities.mu.Unlock()
+		return list, nil
+	}
+	s.cities.mu.Unlock()
+	list, err := s.readCities(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	s.cities.mu.Lock()
+	s.cities.at, s.cities.list = now, list
+	s.cities.mu.Unlock()
+	return list, nil
+}
+
+func (s *Store) readCities(ctx context.Context, now time.Time) ([]string, error) {
 	rows, err := s.db.Read().QueryContext(ctx,
-		"SELECT min(city) FROM shows WHERE starts_at > ? GROUP BY city COLLATE NOCASE ORDER BY city COLLATE NOCASE", db.Timestamp(s.Now()))
+		"SELECT min(city) FROM shows WHERE starts_at > ? GROUP BY city COLLATE NOCASE ORDER BY city COLLATE NOCASE", db.Timestamp(now))
 	if err != nil {
 		return nil, fmt.Errorf("list cities: %w", err)
 	}
