@@ -391,6 +391,7 @@ type showPage struct {
 	Ticket  Ticket
 	IsOwner bool
 	IsBuyer bool // the viewer's order holds it
+	Started bool // its show has begun: it can no longer be bought
 }
 
 func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
@@ -401,7 +402,8 @@ func handleShow(s *Store, r *web.Renderer) echo.HandlerFunc {
 		}
 		u := web.CurrentUser(c)
 		return r.Render(c, http.StatusOK, web.View{Page: "tickets/show", Title: t.Title,
-			Data: showPage{Ticket: t, IsOwner: u != nil && u.ID == t.UserID, IsBuyer: u != nil && t.BuyerID != "" && u.ID == t.BuyerID}})
+			Data: showPage{Ticket: t, IsOwner: u != nil && u.ID == t.UserID, IsBuyer: u != nil && t.BuyerID != "" && u.ID == t.BuyerID,
+				Started: t.ShowID != "" && !s.Now().Before(t.Show.StartsAt)}})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -280,4 +281,38 @@ func TestNoPriceCap(t *testing.T) {
 	sh := addShow(t, s.Seller, amsterdam("Radiohead", "2027-06-12T20:00"))
 	require.Equal(t, http.StatusCreated, s.Seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"showId": sh.ID, "price": 5000}, nil))
 	require.Equal(t, http.StatusCreated, s.Seller.JSON(t, http.MethodPost, "/api/tickets", map[string]any{"showId": sh.ID, "faceValue": 10, "price": 5000}, nil))
+}
+
+// A show's page follows its tickets live: a new seat goes into its place
+// by price, a reserved one goes; another show's listings are no news.
+// The seller's dashboard and the ticket's page give the show's time at
+// the venue.
+func TestShowPageIsLive(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t)
+	sh := addShow(t, s.Seller, amsterdam("Radiohead", "2027-06-12T20:00"))
+	other := addShow(t, s.Seller, amsterdam("Other", "2027-06-13T20:00"))
+	cheap := sellFor(t, s.Seller, sh.ID, 50, 50)
+	dear := sellFor(t, s.Seller, sh.ID, 50, 60)
+
+	_, doc := s.Buyer.Get(t, "/shows/"+sh.ID)
+	assert.Equal(t, "/shows/"+sh.ID+"/stream", doc.Find("#ticket-list").AttrOr("sse-connect", ""))
+	assert.Equal(t, []string{"ticket-" + cheap, "ticket-" + dear}, doc.Find("#ticket-rows li[id]").Map(func(_ int, li *goquery.Selection) string { return li.AttrOr("id", "") }), "cheapest first")
+	events := s.Buyer.Stream(t, "/shows/"+sh.ID+"/stream", "")
+	sellFor(t, s.Seller, other.ID, 50, 55)
+	middle := sellFor(t, s.Seller, sh.ID, 50, 55)
+	e := apptest.Next(t, events)
+	assert.Contains(t, e.Data, `id="ticket-`+middle+`"`, "the other show's listing sent nothing")
+	assert.Contains(t, e.Data, `hx-swap-oob="beforebegin:#ticket-`+dear+`"`, "between the two, by price")
+	s.Buyer.Order(t, cheap)
+	e = apptest.Next(t, events)
+	assert.Equal(t, `<li id="ticket-`+cheap+`" hx-swap-oob="delete"></li>`, strings.TrimSpace(e.Data))
+
+	_, doc = s.Seller.Get(t, "/sell")
+	assert.Contains(t, doc.Find("#dashboard").Text(), "Sat 12 Jun 2027, 20:00 CEST · Ziggo Dome, Amsterdam")
+	_, doc = s.Buyer.Get(t, "/tickets/"+dear)
+	assert.Contains(t, doc.Find("main").Text(), "Sat 12 Jun 2027, 20:00 CEST · Ziggo Dome, Amsterdam")
+	assert.Contains(t, doc.Find("main").Text(), "Section Floor")
+	_, doc = s.Buyer.Get(t, "/tickets/"+s.Seller.Sell(t, "Mystery gig", 10))
+	assert.Contains(t, doc.Find("main").Text(), "belongs to no show")
 }
