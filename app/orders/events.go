@@ -55,7 +55,7 @@ func Subscribe(c *events.Consumers, s *Store) {
 	events.Handle(c, "tickets", "ticket:created", applyTicket)
 	events.Handle(c, "tickets", "ticket:updated", applyTicket)
 	applyShow := func(ctx context.Context, tx *db.Tx, e events.Event, sh showChanged) error {
-		return s.applyShow(ctx, tx, Show{ID: sh.ID, Title: sh.Title, Venue: sh.Venue, City: sh.City, StartsAt: sh.StartsAt, TimeZone: sh.TimeZone, Version: sh.Version})
+		return s.applyShow(ctx, tx, Show(sh))
 	}
 	events.Handle(c, "tickets", "show:created", applyShow)
 	events.Handle(c, "tickets", "show:updated", applyShow)
