@@ -147,6 +147,21 @@ func InZone(t time.Time, zone string) time.Time {
 // valid names are stored).
 var zones sync.Map
 
+// Seats is where a ticket is for, as its listing says: "Section A · Row
+// 12 · Seat 7" with the parts it names, or "General admission".
+func Seats(section, row, seat string) string {
+	var parts []string
+	for _, p := range []struct{ name, v string }{{"Section", section}, {"Row", row}, {"Seat", seat}} {
+		if p.v != "" {
+			parts = append(parts, p.name+" "+p.v)
+		}
+	}
+	if len(parts) == 0 {
+		return "General admission"
+	}
+	return strings.Join(parts, " · ")
+}
+
 // Money formats integer cents as dollars: 2050 → "$20.50".
 func Money(cents int64) string {
 	sign := ""

@@ -17,7 +17,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"ticketing/app/web"
@@ -56,18 +55,7 @@ type Ticket struct {
 
 // Seats is where the ticket is for: "Section A · Row 12 · Seat 7", or
 // "General admission".
-func (t Ticket) Seats() string {
-	var parts []string
-	for _, p := range []struct{ name, v string }{{"Section", t.Section}, {"Row", t.Row}, {"Seat", t.Seat}} {
-		if p.v != "" {
-			parts = append(parts, p.name+" "+p.v)
-		}
-	}
-	if len(parts) == 0 {
-		return "General admission"
-	}
-	return strings.Join(parts, " · ")
-}
+func (t Ticket) Seats() string { return views.Seats(t.Section, t.Row, t.Seat) }
 
 // Show is the orders module's copy of a show: what the order page says
 // of it, and its start.

@@ -61,18 +61,7 @@ type Ticket struct {
 
 // Seats is where the ticket is for: "Section A · Row 12 · Seat 7", or
 // "General admission" when it names none.
-func (t Ticket) Seats() string {
-	var parts []string
-	for _, p := range []struct{ name, v string }{{"Section", t.Section}, {"Row", t.Row}, {"Seat", t.Seat}} {
-		if p.v != "" {
-			parts = append(parts, p.name+" "+p.v)
-		}
-	}
-	if len(parts) == 0 {
-		return "General admission"
-	}
-	return strings.Join(parts, " · ")
-}
+func (t Ticket) Seats() string { return views.Seats(t.Section, t.Row, t.Seat) }
 
 // Sold reports whether the ticket was paid for.
 func (t Ticket) Sold() bool { return !t.SoldAt.IsZero() }
