@@ -662,14 +662,13 @@ func handleAPIShowDetail(s *Store) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		q := listQuery(c)
-		q.ShowID = sh.ID
-		p, err := s.ListOnSale(ctx, q)
-		if err != nil {
-			return err
-		}
-		if sh.Started(s.Now()) {
-			p = Page{}
+		var p Page // none once the show has begun
+		if !sh.Started(s.Now()) {
+			q := listQuery(c)
+			q.ShowID = sh.ID
+			if p, err = s.ListOnSale(ctx, q); err != nil {
+				return err
+			}
 		}
 		if p.Next != "" {
 			c.Response().Header().Set("Link", `</api/shows/`+sh.ID+`?before=`+p.Next+`>; rel="next"`)
