@@ -24,6 +24,7 @@ import (
 
 	"ticketing/app"
 	"ticketing/app/auth"
+	"ticketing/app/mail"
 	"ticketing/db"
 )
 
@@ -61,6 +62,12 @@ type config struct {
 	// MetricsAddr is the internal listener for /metrics and the detailed
 	// /healthz; "off" serves none.
 	MetricsAddr string
+
+	// SMTPURL is where mail goes (SMTP_URL); MailFrom its sender
+	// (MAIL_FROM); MailOff (MAIL=off) lets production run without SMTP.
+	SMTPURL  string
+	MailFrom string
+	MailOff  bool
 
 	ReplicaURL string
 	// ReplicaSyncInterval is how often Litestream takes the new writes
@@ -101,6 +108,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("LITESTREAM_REPLICA_URL", &cfg.ReplicaURL)
 	str("TRUSTED_PROXY_HEADER", &cfg.TrustedProxyHeader)
 	str("METRICS_ADDR", &cfg.MetricsAddr)
+	str("SMTP_URL", &cfg.SMTPURL)
+	str("MAIL_FROM", &cfg.MailFrom)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 
 	var errs []error
@@ -155,6 +164,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		errs = append(errs, fmt.Errorf("BASE_URL=%q: want an http:// or https:// URL", cfg.BaseURL))
+	}
+	switch v := strings.TrimSpace(getenv("MAIL")); v {
+	case "", "on":
+	case "off":
+		cfg.MailOff = true
+	default:
+		errs = append(errs, fmt.Errorf("MAIL=%q: want off or empty", v))
+	}
+	if cfg.SMTPURL != "" {
+		if _, err := mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w", err))
+		}
+	} else if cfg.Production && !cfg.MailOff {
+		errs = append(errs, fmt.Errorf("SMTP_URL is required when APP_ENV=production (or MAIL=off to run without sending mail)"))
 	}
 	if cfg.Production && cfg.SessionSecret == "" {
 		errs = append(errs, errors.New("SESSION_SECRET is required when APP_ENV=production (at least 32 characters)"))
@@ -270,6 +293,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	var smtp *mail.SMTP
+	if cfg.SMTPURL != "" {
+		if smtp, err = mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
+			return fmt.Errorf("SMTP_URL: %w", err)
+		}
+	}
 	a, err := app.Open(ctx, app.Config{
 		DataDir:         cfg.DataDir,
 		BaseURL:         cfg.BaseURL,
@@ -277,6 +306,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReservationTTL:  cfg.ReservationTTL,
 		SweepInterval:   cfg.SweepInterval,
 		PriceCapPercent: cfg.PriceCapPercent,
+		SMTP:            smtp,
+		MailFrom:        cfg.MailFrom,
 		Production:      cfg.Production,
 		Logger:          logger,
 

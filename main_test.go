@@ -62,6 +62,12 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"metrics addr", map[string]string{"METRICS_ADDR": "9091"}, "METRICS_ADDR"},
 		{"proxy header", map[string]string{"TRUSTED_PROXY_HEADER": "Fly Client IP"}, "TRUSTED_PROXY_HEADER"},
 		{"sync interval", map[string]string{"LITESTREAM_SYNC_INTERVAL": "often"}, "LITESTREAM_SYNC_INTERVAL"},
+		{"price cap", map[string]string{"PRICE_CAP_PERCENT": "twenty"}, "PRICE_CAP_PERCENT"},
+		{"negative price cap", map[string]string{"PRICE_CAP_PERCENT": "-1"}, "PRICE_CAP_PERCENT"},
+		{"production without smtp", map[string]string{"APP_ENV": "production", "SESSION_SECRET": long, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}, "SMTP_URL is required"},
+		{"smtp url scheme", map[string]string{"SMTP_URL": "http://mail.example.com"}, "SMTP_URL"},
+		{"smtp tls", map[string]string{"SMTP_URL": "smtp://mail.example.com?tls=maybe"}, "SMTP_URL"},
+		{"mail switch", map[string]string{"MAIL": "no"}, "MAIL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +77,12 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		})
 	}
 	cfg, err := loadConfig(env(map[string]string{"APP_ENV": "production", "SESSION_SECRET": long, "RESERVATION_TTL": "2s",
-		"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}))
+		"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "SMTP_URL": "smtp://user:pass@mail.example.com:587"}))
 	require.NoError(t, err)
 	assert.True(t, cfg.Production)
+	_, err = loadConfig(env(map[string]string{"APP_ENV": "production", "SESSION_SECRET": long,
+		"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "MAIL": "off"}))
+	require.NoError(t, err, "MAIL=off runs production without SMTP")
 	assert.Equal(t, 2*time.Second, cfg.ReservationTTL)
 }
 
@@ -156,7 +165,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Less(t, time.Since(start), 5*time.Second)
 
-	for _, f := range []string{"auth.db", "tickets.db", "orders.db", "expiration.db", "payments.db", "session.key"} {
+	for _, f := range []string{"auth.db", "tickets.db", "orders.db", "expiration.db", "payments.db", "mail.db", "session.key"} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 }
@@ -176,7 +185,7 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // purpose, warns in the log, and every page says TEST MODE.
 func TestProductionRefusesTestCheckoutUnlessAskedFor(t *testing.T) {
 	prod := map[string]string{"APP_ENV": "production", "SESSION_SECRET": strings.Repeat("s", 32),
-		"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "METRICS_ADDR": "off"}
+		"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0", "METRICS_ADDR": "off", "MAIL": "off"}
 	err := run(context.Background(), nil, env(prod), io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")

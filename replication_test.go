@@ -507,7 +507,7 @@ func waitInSync(t *testing.T, internal string) {
 		var h struct {
 			Replication map[string]db.ReplicaStatus `json:"replication"`
 		}
-		if _, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != 5 {
+		if _, err := apptest.NewClient(t, internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil || len(h.Replication) != len(app.Modules) {
 			return false
 		}
 		for _, st := range h.Replication {

@@ -19,6 +19,7 @@ import (
 
 	"ticketing/app/auth"
 	"ticketing/app/expiration"
+	"ticketing/app/mail"
 	"ticketing/app/orders"
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
@@ -61,13 +62,17 @@ type Config struct {
 	BcryptCost int
 	// Events tunes the bus (poll interval, read-your-writes bound).
 	Events events.Options
+	// SMTP sends the mail (SMTP_URL); nil keeps every message in mail.db,
+	// readable at /mailbox outside production. MailFrom is the sender.
+	SMTP     *mail.SMTP
+	MailFrom string
 	// Replication, when set, restores missing files and streams every file
 	// to object storage (LITESTREAM_REPLICA_URL).
 	Replication *db.Replication
 }
 
 // Modules are the module files, in the order they are opened.
-var Modules = []string{"auth", "tickets", "orders", "expiration", "payments"}
+var Modules = []string{"auth", "tickets", "orders", "expiration", "payments", "mail"}
 
 // App is the running process's parts.
 type App struct {
@@ -91,6 +96,7 @@ type App struct {
 	Tickets    *tickets.Store
 	Orders     *orders.Store
 	Expiration *expiration.Store
+	Mail       *mail.Store
 	Sweeper    *expiration.Sweeper
 	Payments   *payments.Store
 	Webhook    *payments.Webhook
@@ -207,7 +213,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	schemas := map[string]db.Migrations{
 		"auth": auth.Migrations(), "tickets": tickets.Migrations(), "orders": orders.Migrations(),
-		"expiration": expiration.Migrations(), "payments": payments.Migrations(),
+		"expiration": expiration.Migrations(), "payments": payments.Migrations(), "mail": mail.Migrations(),
 	}
 	for _, name := range Modules {
 		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), schemas[name])
@@ -217,7 +223,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.DBs = append(a.DBs, d)
 	}
 	authDB, ticketsDB, ordersDB := a.DB("auth"), a.DB("tickets"), a.DB("orders")
-	expirationDB, paymentsDB := a.DB("expiration"), a.DB("payments")
+	expirationDB, paymentsDB, mailDB := a.DB("expiration"), a.DB("payments"), a.DB("mail")
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
@@ -237,12 +243,22 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.Payments = payments.NewStore(paymentsDB, a.Bus.Log(paymentsDB), gateway, a.Bus, logger)
 	a.Webhook = payments.NewWebhook(a.Payments, webhookSecret)
+	if a.Views, err = views.New(); err != nil {
+		return nil, err
+	}
+	var transport mail.Transport
+	if cfg.SMTP != nil {
+		transport = cfg.SMTP
+	}
+	a.Mail = mail.NewStore(mailDB, a.Views, cfg.BaseURL, cfg.MailFrom, transport, logger)
 
 	// The event flow between modules, as in the seed's NATS subscriptions.
 	tickets.Subscribe(a.Bus.Consumers(ticketsDB), a.Tickets)
 	orders.Subscribe(a.Bus.Consumers(ordersDB), a.Orders)
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
 	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
+	mail.Subscribe(a.Bus.Consumers(mailDB), a.Mail)
+	a.Bus.Consumers(mailDB).InBackground() // a purchase never waits for its mail
 
 	// A file restored from an older backup than the files that consumed
 	// its events must not be served: its log would reuse their seqs.
@@ -256,9 +272,6 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 
-	if a.Views, err = views.New(); err != nil {
-		return nil, err
-	}
 	if a.Sessions, err = web.NewSessions(cfg.SessionSecret, isHTTPS(cfg.BaseURL), a.Auth, logger); err != nil {
 		return nil, err
 	}
@@ -281,6 +294,7 @@ func (a *App) Start(ctx context.Context) error {
 	bg, stop := context.WithCancel(ctx)
 	a.stopBG = stop
 	a.bg.Go(func() { a.Payments.Run(bg) })
+	a.bg.Go(func() { a.Mail.Run(bg) })
 	switch {
 	case a.Payments.Gateway().Test() && a.cfg.Production:
 		a.logger.Warn("payments in TEST MODE in production (PAYMENTS=test): orders are paid by the built-in test checkout, and no money is taken")

@@ -21,6 +21,16 @@ type Health struct {
 	// Replication is each file's replica state; absent when replication
 	// is off.
 	Replication map[string]db.ReplicaStatus `json:"replication,omitempty"`
+	// Mail is the outbox: messages waiting for SMTP, and how long the
+	// oldest has waited (an SMTP outage shows here; purchases go on).
+	Mail MailHealth `json:"mail"`
+}
+
+// MailHealth is the outbox's state.
+type MailHealth struct {
+	Pending          int     `json:"pending"`
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+	Error            string  `json:"error,omitempty"`
 }
 
 // handlePublicHealth is the internet's /healthz: 200 {"status":"ok"} when
@@ -106,6 +116,11 @@ func (a *App) check(ctx context.Context) Health {
 		if s.Stuck {
 			h.Status = "degraded"
 		}
+	}
+	if n, age, err := a.Mail.Pending(ctx); err != nil {
+		h.Mail.Error = err.Error()
+	} else {
+		h.Mail.Pending, h.Mail.OldestAgeSeconds = n, age.Seconds()
 	}
 	if r := a.cfg.Replication; r != nil {
 		h.Replication = r.Status(ctx)

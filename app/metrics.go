@@ -99,13 +99,15 @@ var (
 	descSweep       = prometheus.NewDesc("ticketing_sweep_duration_seconds", "Duration of the last expiration sweep.", nil, nil)
 	descSwept       = prometheus.NewDesc("ticketing_sweep_last_expired", "Reservations the last sweep expired.", nil, nil)
 	descReplication = prometheus.NewDesc("ticketing_replication_lag_txids", "Transactions written locally and not yet in the replica, by file.", []string{"file"}, nil)
+	descMailPending = prometheus.NewDesc("ticketing_mail_pending", "Messages waiting to be sent.", nil, nil)
+	descMailOldest  = prometheus.NewDesc("ticketing_mail_oldest_pending_seconds", "How long the oldest message waiting to be sent has waited.", nil, nil)
 )
 
 // appCollector reads the app's state when Prometheus scrapes.
 type appCollector struct{ a *App }
 
 func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descLag, descErrors, descStuck, descApplyP99, descSweep, descSwept, descReplication} {
+	for _, d := range []*prometheus.Desc{descEvents, descLag, descErrors, descStuck, descApplyP99, descSweep, descSwept, descReplication, descMailPending, descMailOldest} {
 		ch <- d
 	}
 }
@@ -132,6 +134,10 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 		took, n, _ := c.a.Sweeper.Last()
 		ch <- prometheus.MustNewConstMetric(descSweep, prometheus.GaugeValue, took.Seconds())
 		ch <- prometheus.MustNewConstMetric(descSwept, prometheus.GaugeValue, float64(n))
+	}
+	if n, age, err := c.a.Mail.Pending(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descMailPending, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(descMailOldest, prometheus.GaugeValue, age.Seconds())
 	}
 	if r := c.a.cfg.Replication; r != nil {
 		for file, st := range r.Status(ctx) {

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ticketing/app/auth"
+	"ticketing/app/mail"
 	"ticketing/app/orders"
 	"ticketing/app/payments"
 	"ticketing/app/tickets"
@@ -37,6 +38,9 @@ func routes(e *echo.Echo, a *App) {
 	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
 	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams)
 	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.cfg.BaseURL)
+	if !a.cfg.Production {
+		mail.Routes(site, a.Mail, a.Renderer)
+	}
 
 	// Anything else under /api is a JSON 404, not a page.
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

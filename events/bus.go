@@ -120,13 +120,14 @@ func (b *Bus) Stop() {
 }
 
 // loopsOf returns the loops that consume source.
-func (b *Bus) loopsOf(source string) []*loop {
+func (b *Bus) loopsOf(source string, background bool) []*loop {
 	var out []*loop
 	for _, c := range b.allConsumers() {
 		c.mu.Lock()
 		_, consumes := c.handlers[source]
+		awaited := background || !c.background
 		c.mu.Unlock()
-		if !consumes {
+		if !consumes || !awaited {
 			continue
 		}
 		if l, err := c.loop(source); err == nil {

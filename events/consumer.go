@@ -24,6 +24,19 @@ type Consumers struct {
 	handlers map[string]map[string]Handler      // source → type → handler
 	payloads map[string]map[string]reflect.Type // source → type → declared payload (Handle[T])
 	loops    map[string]*loop                   // source → loop
+	// background consumers are not waited for by read-your-writes
+	// (Settle): nothing a response shows depends on them.
+	background bool
+}
+
+// InBackground says nothing a response shows depends on these consumers
+// (the mail module's: a message is sent after the purchase, never as part
+// of it), so a request's answer does not wait for them to apply its
+// events. WaitIdle still does.
+func (c *Consumers) InBackground() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.background = true
 }
 
 // Handle registers h for events of type typ from the log named source. Call

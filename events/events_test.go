@@ -350,6 +350,34 @@ func TestSettleWaitsForConsumers(t *testing.T) {
 	}
 }
 
+// A background consumer is not waited for by Settle (a response never
+// waits for mail), but WaitIdle waits for it.
+func TestSettleDoesNotWaitForBackgroundConsumers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, t.TempDir(), fast)
+	release := make(chan struct{})
+	f.bus.Consumers(f.dst).Handle("src", "thing:happened", func(ctx context.Context, tx *db.Tx, e events.Event) error {
+		<-release // stuck until the test says
+		return count(ctx, tx, e)
+	})
+	f.bus.Consumers(f.dst).InBackground()
+	f.bus.Consumers(f.other).Handle("src", "thing:happened", count)
+	require.NoError(t, f.bus.Start(ctx))
+
+	rctx := f.bus.Track(ctx)
+	require.NoError(t, f.src.Tx(rctx, func(tx *db.Tx) error {
+		_, err := f.log.Append(rctx, tx, "thing:happened", "a", 1, map[string]int{})
+		return err
+	}))
+	f.bus.Settle(rctx)
+	assert.Equal(t, 1, counts(t, f.other)["a"], "the awaited consumer applied it")
+	assert.Zero(t, counts(t, f.dst)["a"], "the background one had not, and was not waited for")
+	close(release)
+	require.NoError(t, f.bus.WaitIdle(ctx))
+	assert.Equal(t, 1, counts(t, f.dst)["a"], "WaitIdle waits for every consumer")
+}
+
 // A rolled-back transaction wakes nobody and leaves nothing to wait for.
 func TestRolledBackAppendIsInvisible(t *testing.T) {
 	t.Parallel()

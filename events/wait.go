@@ -10,13 +10,18 @@ import (
 // seq, or ctx ends, or Options.WaitTimeout passes; the error then says which
 // consumer lags and by how much.
 func (b *Bus) Wait(ctx context.Context, source string, seq int64) error {
+	return b.wait(ctx, source, seq, true)
+}
+
+// wait is Wait, for the background consumers too or not.
+func (b *Bus) wait(ctx context.Context, source string, seq int64, background bool) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.WaitTimeout)
 	defer cancel()
 	if l, ok := b.log(source); ok {
 		l.waiters.Add(1)
 		defer l.waiters.Add(-1)
 	}
-	for _, l := range b.loopsOf(source) {
+	for _, l := range b.loopsOf(source, background) {
 		if err := l.waitFor(ctx, seq); err != nil {
 			return err
 		}
@@ -64,15 +69,16 @@ func (b *Bus) Track(ctx context.Context) context.Context {
 
 // Settle waits until the in-process consumers have applied every event
 // committed under ctx (see Track), so a response sent after it reflects the
-// request's effects in every module. It is bounded by WaitTimeout: past it,
-// it logs the lag and returns, and the request still succeeds.
+// request's effects in every module; background consumers are not waited
+// for (Consumers.InBackground). It is bounded by WaitTimeout: past it, it
+// logs the lag and returns, and the request still succeeds.
 func (b *Bus) Settle(ctx context.Context) {
 	t := trackerFrom(ctx)
 	if t == nil {
 		return
 	}
 	for source, seq := range t.take() {
-		if err := b.Wait(ctx, source, seq); err != nil {
+		if err := b.wait(ctx, source, seq, false); err != nil {
 			b.logger.Warn("read-your-writes wait timed out; answering anyway", "source", source, "seq", seq, "err", err)
 		}
 	}

@@ -18,15 +18,24 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	texttemplate "text/template"
 	"time"
 )
 
-//go:embed layout.html fragments/*.html pages
+//go:embed layout.html fragments/*.html pages mail
 var files embed.FS
 
-// Views is the parsed set of pages.
+// Views is the parsed set of pages, and of emails.
 type Views struct {
 	pages map[string]*template.Template
+	mails map[string]mailTemplates
+}
+
+// mailTemplates are one email's parts: mail/<kind>.txt defines "subject"
+// and is the plain-text part; mail/<kind>.html is the HTML part.
+type mailTemplates struct {
+	text *texttemplate.Template
+	html *template.Template
 }
 
 // New parses every page. A template error is a bug: it fails at start.
@@ -54,7 +63,61 @@ func New() (*Views, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v.mails, err = parseMails(); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+func parseMails() (map[string]mailTemplates, error) {
+	txts, err := fs.Glob(files, "mail/*.txt")
+	if err != nil {
+		return nil, err
+	}
+	mails := map[string]mailTemplates{}
+	for _, path := range txts {
+		kind := strings.TrimSuffix(strings.TrimPrefix(path, "mail/"), ".txt")
+		text, err := texttemplate.New(kind).Funcs(texttemplate.FuncMap(mailFuncs)).ParseFS(files, path)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		html, err := template.New(kind).Funcs(mailFuncs).ParseFS(files, "mail/"+kind+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse mail/%s.html: %w", kind, err)
+		}
+		mails[kind] = mailTemplates{text: text, html: html}
+	}
+	return mails, nil
+}
+
+// mailFuncs are what an email's templates may call.
+var mailFuncs = template.FuncMap{
+	"money":     Money,
+	"venuetime": func(t time.Time) string { return t.Format("Mon 2 Jan 2006, 15:04 MST") },
+}
+
+// Mail renders the email of kind with data: its subject, plain-text and
+// HTML parts.
+func (v *Views) Mail(kind string, data any) (subject, text, html string, err error) {
+	m, ok := v.mails[kind]
+	if !ok {
+		return "", "", "", fmt.Errorf("no mail %q", kind)
+	}
+	var b bytes.Buffer
+	if err := m.text.ExecuteTemplate(&b, "subject", data); err != nil {
+		return "", "", "", fmt.Errorf("mail %s subject: %w", kind, err)
+	}
+	subject = strings.TrimSpace(b.String())
+	b.Reset()
+	if err := m.text.ExecuteTemplate(&b, kind+".txt", data); err != nil {
+		return "", "", "", fmt.Errorf("mail %s text: %w", kind, err)
+	}
+	text = b.String()
+	b.Reset()
+	if err := m.html.ExecuteTemplate(&b, kind+".html", data); err != nil {
+		return "", "", "", fmt.Errorf("mail %s html: %w", kind, err)
+	}
+	return subject, text, b.String(), nil
 }
 
 func (v *Views) page(name string) (*template.Template, error) {
