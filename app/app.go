@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -226,7 +227,8 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	expirationDB, paymentsDB, mailDB := a.DB("expiration"), a.DB("payments"), a.DB("mail")
 
 	a.Bus = events.NewBus(logger, cfg.Events)
-	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost)
+	resetKey := derivedKey(cfg.SessionSecret, "password reset links")
+	a.Auth = auth.NewStore(authDB, a.Bus.Log(authDB), cfg.BcryptCost, resetKey)
 	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB), cfg.PriceCapPercent)
 	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL, logger)
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
@@ -251,6 +253,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		transport = cfg.SMTP
 	}
 	a.Mail = mail.NewStore(mailDB, a.Views, cfg.BaseURL, cfg.MailFrom, transport, logger)
+	a.Mail.ResetToken = func(id string) string { return auth.ResetToken(resetKey, id) }
 
 	// The event flow between modules, as in the seed's NATS subscriptions.
 	tickets.Subscribe(a.Bus.Consumers(ticketsDB), a.Tickets)
@@ -393,4 +396,11 @@ func testWebhookSecret(sessionSecret []byte) string {
 
 func isHTTPS(baseURL string) bool {
 	return len(baseURL) >= 8 && baseURL[:8] == "https://"
+}
+
+// derivedKey is a key for one purpose, from the install's secret.
+func derivedKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -3,10 +3,13 @@ package app_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -114,4 +117,105 @@ func TestMailboxWithoutSMTP(t *testing.T) {
 	n, _, err := s.App.Mail.Pending(t.Context())
 	require.NoError(t, err)
 	assert.Zero(t, n, "kept, not pending: nothing waits for an SMTP that is not there")
+}
+
+var resetLink = regexp.MustCompile(`http://\S+/auth/reset\?token=([A-Za-z0-9_-]+)`)
+
+// Forgot password: the same answer whether or not the account exists, a
+// one-time link by mail (its token in no file), and using it sets the new
+// password, signs this browser in and every other session of the account
+// out. Requests are limited per address.
+func TestPasswordResetByMail(t *testing.T) {
+	t.Parallel()
+	mp, smtp := withMailpit(t)
+	s := apptest.NewShop(t, smtp)
+	elsewhere := s.Buyer.Copy(t) // the same account, signed in on another device
+
+	visitor := s.Client(t)
+	visitor.Get(t, "/auth/forgot")
+	answer := func(email string) string {
+		resp := visitor.Form(t, "/auth/forgot", url.Values{"email": {email}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, email)
+		return strings.ReplaceAll(apptest.Doc(t, resp).Find("main").Text(), email, "EMAIL")
+	}
+	assert.Equal(t, answer("nobody@example.com"), answer("buyer@example.com"), "no hint of which accounts exist")
+	msgs := mp.WaitFor(t, 1)
+	require.Equal(t, "buyer@example.com", msgs[0].To[0].Address)
+	assert.Equal(t, "Reset your Ticketing password", msgs[0].Subject)
+	m := resetLink.FindStringSubmatch(msgs[0].Text)
+	require.NotNil(t, m, msgs[0].Text)
+	link, token := m[0], m[1]
+	assert.True(t, strings.HasPrefix(link, s.URL+"/auth/reset?token="))
+	for _, name := range []string{"auth", "mail"} {
+		var n int
+		require.NoError(t, s.App.DB(name).Read().QueryRow("SELECT count(*) FROM events WHERE data LIKE ?", "%"+token+"%").Scan(&n))
+		assert.Zero(t, n, "%s.db's log does not hold the token", name)
+	}
+	var n int
+	require.NoError(t, s.App.DB("auth").Read().QueryRow("SELECT count(*) FROM password_resets WHERE token_hash = ?", token).Scan(&n))
+	assert.Zero(t, n, "only a hash of it is kept")
+
+	_, doc := visitor.Get(t, strings.TrimPrefix(link, s.URL))
+	assert.Equal(t, token, doc.Find(`#reset-form input[name="token"]`).AttrOr("value", ""))
+	resp := visitor.Form(t, "/auth/reset", url.Values{"token": {token}, "password": {"x"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "too short")
+	resp = visitor.Form(t, "/auth/reset", url.Values{"token": {token}, "password": {"a new password"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	var cur struct{ CurrentUser *struct{ Email string } }
+	require.Equal(t, http.StatusOK, visitor.JSON(t, http.MethodGet, "/api/users/currentuser", nil, &cur))
+	require.NotNil(t, cur.CurrentUser, "signed in with the new password")
+	assert.Equal(t, "buyer@example.com", cur.CurrentUser.Email)
+	for _, old := range []*apptest.Client{elsewhere, s.Buyer} {
+		cur.CurrentUser = nil
+		require.Equal(t, http.StatusOK, old.JSON(t, http.MethodGet, "/api/users/currentuser", nil, &cur))
+		assert.Nil(t, cur.CurrentUser, "every earlier session is signed out")
+	}
+	fresh := s.Client(t)
+	assert.Equal(t, http.StatusBadRequest, fresh.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "buyer@example.com", "password": "password"}, nil))
+	assert.Equal(t, http.StatusOK, fresh.JSON(t, http.MethodPost, "/api/users/signin", map[string]string{"email": "buyer@example.com", "password": "a new password"}, nil))
+
+	resp = visitor.Form(t, "/auth/reset", url.Values{"token": {token}, "password": {"another one"}})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, "a link works once")
+	assert.Contains(t, apptest.Doc(t, resp).Find(".form-message").Text(), "expired or was used already")
+
+	// Per address: three an hour (one sent above), then a refusal.
+	for range 2 {
+		require.Equal(t, http.StatusOK, visitor.Form(t, "/auth/forgot", url.Values{"email": {"buyer@example.com"}}).StatusCode)
+	}
+	resp = visitor.Form(t, "/auth/forgot", url.Values{"email": {"buyer@example.com"}})
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Contains(t, apptest.Doc(t, resp).Find(".form-message").Text(), "Too many")
+}
+
+// In the browser: a user who forgot their password follows the link from
+// Mailpit, sets a new one and is signed in, while another browser still
+// signed in with the old password is signed out.
+func TestBrowserPasswordReset(t *testing.T) {
+	t.Parallel()
+	mp, smtp := withMailpit(t)
+	h := apptest.New(t, smtp)
+	old := person(t, true)
+	require.NoError(t, chromedp.Do(old, signUpInBrowser(h.URL, "fan@example.com")...))
+
+	forgot := person(t, false)
+	require.NoError(t, chromedp.Do(forgot,
+		chromedp.Navigate(h.URL+"/auth/signin"),
+		chromedp.Click(`a[href="/auth/forgot"]`),
+		chromedp.SendKeys("#email", "fan@example.com"),
+		chromedp.Click("#forgot-form button"),
+		waitText("main", "Check your email"),
+	))
+	link := resetLink.FindString(mp.WaitFor(t, 1)[0].Text)
+	require.NotEmpty(t, link)
+	require.NoError(t, chromedp.Do(forgot,
+		chromedp.Navigate(link),
+		chromedp.SendKeys("#password", "brand new secret"),
+		chromedp.Click("#reset-form button"),
+		waitText(".flash", "Your password was changed"),
+		waitText("header", "Sign out"),
+	))
+	require.NoError(t, chromedp.Do(old,
+		chromedp.Navigate(h.URL+"/orders"),
+		waitText("main h1", "Sign in"),
+	))
 }

@@ -27,6 +27,12 @@ func Routes(api, site *echo.Group, s *Store, sessions *web.Sessions, r *web.Rend
 	site.GET("/auth/signin", handleSignInPage(r))
 	site.POST("/auth/signin", handleSignIn(s, sessions, r, l))
 	site.GET("/auth/signout", handleSignOutPage(r))
+	r.OnExpired("/auth/forgot", showForgot(r))
+	r.OnExpired("/auth/reset", showReset(r))
+	site.GET("/auth/forgot", handleForgotPage(r))
+	site.POST("/auth/forgot", handleForgot(s, r, l))
+	site.GET("/auth/reset", handleResetPage(r))
+	site.POST("/auth/reset", handleReset(s, sessions, r))
 	r.OnExpired("/account", showAccount(s, r), web.RequireUser)
 	site.GET("/account", handleAccount(s, r), web.RequireUser)
 	site.POST("/account", handleRename(s, sessions, r), web.RequireUser)
@@ -275,5 +281,85 @@ func handleRename(s *Store, sessions *web.Sessions, r *web.Renderer) echo.Handle
 			return err
 		}
 		return web.Redirect(c, "/account")
+	}
+}
+
+// forgotPage asks for the address to send a reset link to; Sent says it
+// was sent (or that there is no such account: the page does not say).
+type forgotPage struct {
+	Form web.Form
+	Sent bool
+}
+
+func showForgot(r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		return r.Render(c, cmp.Or(form.Status, http.StatusOK), web.View{Page: "auth/forgot", Fragment: "forgot-form", Title: "Forgot your password",
+			Data: forgotPage{Form: form}})
+	}
+}
+
+func handleForgotPage(r *web.Renderer) echo.HandlerFunc {
+	show := showForgot(r)
+	return func(c echo.Context) error { return show(c, web.Form{Values: map[string]string{"email": c.QueryParam("email")}}) }
+}
+
+// handleForgot records a reset link and answers the same whether or not
+// the account exists; requests are limited per address and per client.
+func handleForgot(s *Store, r *web.Renderer, l *Limiter) echo.HandlerFunc {
+	show := showForgot(r)
+	return func(c echo.Context) error {
+		form := web.FormValues(c, "email")
+		err := l.Reset(form.Value("email"), c.RealIP())
+		if err == nil {
+			err = s.RequestReset(c.Request().Context(), form.Value("email"))
+		}
+		if form.Invalid(err) {
+			return show(c, form)
+		}
+		if err != nil {
+			return err
+		}
+		return r.Render(c, http.StatusOK, web.View{Page: "auth/forgot", Title: "Check your email", Data: forgotPage{Form: form, Sent: true}})
+	}
+}
+
+// resetPage sets a new password with a reset link's token.
+type resetPage struct {
+	Form web.Form
+}
+
+func showReset(r *web.Renderer) web.Reshow {
+	return func(c echo.Context, form web.Form) error {
+		form.Values["password"] = ""
+		return r.Render(c, cmp.Or(form.Status, http.StatusOK), web.View{Page: "auth/reset", Fragment: "reset-form", Title: "Choose a new password",
+			Data: resetPage{Form: form}})
+	}
+}
+
+func handleResetPage(r *web.Renderer) echo.HandlerFunc {
+	show := showReset(r)
+	return func(c echo.Context) error { return show(c, web.Form{Values: map[string]string{"token": c.QueryParam("token")}}) }
+}
+
+// handleReset sets the new password, ends every other session of the
+// account and signs this browser in.
+func handleReset(s *Store, sessions *web.Sessions, r *web.Renderer) echo.HandlerFunc {
+	show := showReset(r)
+	return func(c echo.Context) error {
+		form := web.FormValues(c, "token", "password")
+		u, err := s.ResetPassword(c.Request().Context(), form.Value("token"), form.Value("password"))
+		if form.Invalid(err) {
+			return show(c, form)
+		}
+		if err != nil {
+			return err
+		}
+		if err := sessions.SignIn(c, web.User{ID: u.ID, Email: u.Email}); err != nil {
+			return err
+		}
+		if err := sessions.Flash(c, "Your password was changed, and every other session of your account was signed out."); err != nil {
+			return err
+		}
+		return web.Redirect(c, "/")
 	}
 }

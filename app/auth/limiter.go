@@ -47,6 +47,9 @@ type Limits struct {
 	SignInPerIP Rate
 	// SignUpPerIP counts sign-ups from one client address.
 	SignUpPerIP Rate
+	// ResetPerAccount and ResetPerIP count password reset requests for
+	// one address and from one client.
+	ResetPerAccount, ResetPerIP Rate
 }
 
 // DefaultLimits are the limits when none are configured.
@@ -54,6 +57,8 @@ var DefaultLimits = Limits{
 	SignInFailuresPerAccount: Rate{10, 15 * time.Minute},
 	SignInPerIP:              Rate{50, 15 * time.Minute},
 	SignUpPerIP:              Rate{20, time.Hour},
+	ResetPerAccount:          Rate{3, time.Hour},
+	ResetPerIP:               Rate{10, time.Hour},
 }
 
 // Limiter applies the Limits with golang.org/x/time/rate buckets, one per
@@ -61,6 +66,7 @@ var DefaultLimits = Limits{
 // acceptable for one process), with at most maxKeys buckets per limit.
 type Limiter struct {
 	account, signInIP, signUpIP *buckets
+	resetAccount, resetIP       *buckets
 	now                         func() time.Time
 }
 
@@ -74,10 +80,12 @@ func NewLimiter(l Limits) *Limiter {
 	}
 	d := DefaultLimits
 	return &Limiter{
-		account:  newBuckets("sign-in attempts", or(l.SignInFailuresPerAccount, d.SignInFailuresPerAccount)),
-		signInIP: newBuckets("sign-in attempts", or(l.SignInPerIP, d.SignInPerIP)),
-		signUpIP: newBuckets("sign-ups", or(l.SignUpPerIP, d.SignUpPerIP)),
-		now:      time.Now,
+		account:      newBuckets("sign-in attempts", or(l.SignInFailuresPerAccount, d.SignInFailuresPerAccount)),
+		signInIP:     newBuckets("sign-in attempts", or(l.SignInPerIP, d.SignInPerIP)),
+		signUpIP:     newBuckets("sign-ups", or(l.SignUpPerIP, d.SignUpPerIP)),
+		resetAccount: newBuckets("password reset requests", or(l.ResetPerAccount, d.ResetPerAccount)),
+		resetIP:      newBuckets("password reset requests", or(l.ResetPerIP, d.ResetPerIP)),
+		now:          time.Now,
 	}
 }
 
@@ -105,6 +113,16 @@ func (l *Limiter) SignIn(email, ip string) (done func(ok bool), err error) {
 // SignUp takes a sign-up from ip, or refuses it.
 func (l *Limiter) SignUp(ip string) error {
 	_, err := l.signUpIP.take(clientKey(ip), l.now())
+	return err
+}
+
+// Reset takes a password reset request for email from ip, or refuses it.
+func (l *Limiter) Reset(email, ip string) error {
+	now := l.now()
+	if _, err := l.resetIP.take(clientKey(ip), now); err != nil {
+		return err
+	}
+	_, err := l.resetAccount.take(normaliseEmail(email), now)
 	return err
 }
 

@@ -62,6 +62,18 @@ func (c *sessionCache) put(id string, s cachedSession, ended uint64) {
 	c.m[id] = s
 }
 
+// endUser forgets every cached session of a user.
+func (c *sessionCache) endUser(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended++
+	for id, s := range c.m {
+		if s.userID == userID {
+			delete(c.m, id)
+		}
+	}
+}
+
 func (c *sessionCache) end(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

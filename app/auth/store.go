@@ -24,10 +24,13 @@ type Store struct {
 	// times do not reveal which emails have accounts.
 	dummyHash []byte
 	sessions  sessionCache
+	// resetKey makes reset links' tokens (ResetToken).
+	resetKey []byte
 }
 
-// NewStore returns the store; cost is bcrypt's (0 means its default).
-func NewStore(d *db.DB, log *events.Log, cost int) *Store {
+// NewStore returns the store; cost is bcrypt's (0 means its default);
+// resetKey makes password reset links (ResetToken).
+func NewStore(d *db.DB, log *events.Log, cost int, resetKey []byte) *Store {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
@@ -37,7 +40,8 @@ func NewStore(d *db.DB, log *events.Log, cost int) *Store {
 	}
 	events.Publishes[UserCreated](log, EventUserCreated)
 	events.Publishes[UserRenamed](log, EventUserRenamed)
-	return &Store{db: d, log: log, cost: cost, dummyHash: dummy, sessions: sessionCache{m: map[string]cachedSession{}}}
+	events.Publishes[ResetRequested](log, EventResetRequested)
+	return &Store{db: d, log: log, cost: cost, dummyHash: dummy, sessions: sessionCache{m: map[string]cachedSession{}}, resetKey: resetKey}
 }
 
 var errInvalidCredentials = problem.New(problem.Invalid, "Invalid credentials")

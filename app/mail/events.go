@@ -43,6 +43,11 @@ type (
 		TimeZone string    `json:"timeZone"`
 		Version  int64     `json:"version"`
 	}
+	// resetRequested is auth's password:reset-requested.
+	resetRequested struct {
+		ID     string `json:"id"`
+		UserID string `json:"userId"`
+	}
 	// orderCreated is the orders module's order:created.
 	orderCreated struct {
 		ID     string `json:"id"`
@@ -67,6 +72,9 @@ func Subscribe(c *events.Consumers, s *Store) {
 	})
 	events.Handle(c, "auth", "user:renamed", func(ctx context.Context, tx *db.Tx, e events.Event, u userRenamed) error {
 		return s.renameRecipient(ctx, tx, u.ID, u.DisplayName)
+	})
+	events.Handle(c, "auth", "password:reset-requested", func(ctx context.Context, tx *db.Tx, e events.Event, r resetRequested) error {
+		return s.resetRequested(ctx, tx, r)
 	})
 	ticket := func(ctx context.Context, tx *db.Tx, e events.Event, t ticketChanged) error {
 		return s.applyTicket(ctx, tx, t)

@@ -54,6 +54,7 @@ const (
 	kindReceipt = "receipt" // to the buyer: the order is paid
 	kindSold    = "sold"    // to the seller: their ticket sold
 	kindRefund  = "refund"  // to the buyer: a late payment was given back
+	kindReset   = "reset"   // a password reset link
 )
 
 // Transport delivers one message; the SMTP client in production, nil

@@ -22,6 +22,9 @@ type Store struct {
 	host      string // of BASE_URL, the right side of every Message-ID
 	transport Transport
 	logger    *slog.Logger
+	// ResetToken makes the token of a password reset link from the
+	// reset's id (the auth module's key; wired by the app).
+	ResetToken func(id string) string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -165,6 +168,21 @@ func (s *Store) owe(ctx context.Context, tx *db.Tx, kind, key string, to person,
 		s.logger.Info("mail kept (no SMTP_URL): read it at /mailbox", "to", to.Email, "subject", subject)
 	}
 	return nil
+}
+
+// resetMail is the password reset message.
+type resetMail struct {
+	To   person
+	Link string
+}
+
+// resetRequested sends the reset link to its user.
+func (s *Store) resetRequested(ctx context.Context, tx *db.Tx, r resetRequested) error {
+	to, err := findPerson(ctx, tx, r.UserID)
+	if err != nil {
+		return err
+	}
+	return s.owe(ctx, tx, kindReset, kindReset+":"+r.ID, to, resetMail{To: to, Link: s.baseURL + "/auth/reset?token=" + s.ResetToken(r.ID)})
 }
 
 // completed writes the buyer's receipt and the seller's news of the sale.

@@ -220,7 +220,7 @@ func authStore(t *testing.T) *auth.Store {
 	d := dbtest.Open(t, t.TempDir(), "auth", auth.Migrations())
 	t.Cleanup(func() { d.Close() })
 	bus := events.NewBus(slog.New(slog.DiscardHandler), events.Options{})
-	return auth.NewStore(d, bus.Log(d), bcrypt.MinCost)
+	return auth.NewStore(d, bus.Log(d), bcrypt.MinCost, []byte("test reset key"))
 }
 
 func news(n, _ []string) []string { return n }
