@@ -300,7 +300,9 @@ func showForgot(r *web.Renderer) web.Reshow {
 
 func handleForgotPage(r *web.Renderer) echo.HandlerFunc {
 	show := showForgot(r)
-	return func(c echo.Context) error { return show(c, web.Form{Values: map[string]string{"email": c.QueryParam("email")}}) }
+	return func(c echo.Context) error {
+		return show(c, web.Form{Values: map[string]string{"email": c.QueryParam("email")}})
+	}
 }
 
 // handleForgot records a reset link and answers the same whether or not
@@ -338,7 +340,9 @@ func showReset(r *web.Renderer) web.Reshow {
 
 func handleResetPage(r *web.Renderer) echo.HandlerFunc {
 	show := showReset(r)
-	return func(c echo.Context) error { return show(c, web.Form{Values: map[string]string{"token": c.QueryParam("token")}}) }
+	return func(c echo.Context) error {
+		return show(c, web.Form{Values: map[string]string{"token": c.QueryParam("token")}})
+	}
 }
 
 // handleReset sets the new password, ends every other session of the
