@@ -59,12 +59,15 @@ func TestScreenshots(t *testing.T) {
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/shows/"+showID), chromedp.WaitVisible("#ticket-rows"), shot(t, name("show"))))
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signin"), chromedp.WaitVisible("#email"), shot(t, name("signin"))))
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/signup"), chromedp.WaitVisible("#displayName"), shot(t, name("signup"))))
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/forgot"), chromedp.WaitVisible("#forgot-form"), shot(t, name("forgot"))))
+			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/auth/reset?token=x"), chromedp.WaitVisible("#reset-form"), shot(t, name("reset"))))
 			require.NoError(t, chromedp.Do(tab, chromedp.Navigate(s.URL+"/tickets/000000000000000000000000"), chromedp.WaitVisible("main h1"), shot(t, name("not-found"))))
 			toPay := s.Buyer.Order(t, s.Seller.Sell(t, fmt.Sprintf("Arctic Monkeys, stalls (%d px)", width), 65))
 			require.NoError(t, chromedp.Do(tab, signInInBrowser(s.URL, "/auth/signin", "buyer@example.com")...))
 			require.NoError(t, chromedp.Do(tab,
 				chromedp.Navigate(s.URL+"/orders/"+orderID), waitText("#order-status", "reserved for you"), shot(t, name("order")),
 				chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible("main"), shot(t, name("orders")),
+				chromedp.Navigate(s.URL+"/mailbox"), chromedp.WaitVisible("main"), shot(t, name("mailbox")),
 				chromedp.Navigate(s.URL+"/tickets/"+sold), waitText("main .badge", "Sold"), shot(t, name("ticket-sold-to-you")),
 				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("main"), shot(t, name("ticket-on-sale")),
 				chromedp.Navigate(s.URL+"/orders/"+toPay), chromedp.Click(`form[action$="/pay"] button`), waitText("main", "TEST MODE"), shot(t, name("checkout")),
