@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,47 @@ func TestBrowserPasswordReset(t *testing.T) {
 		chromedp.Navigate(h.URL+"/orders"),
 		waitText("main h1", "Sign in"),
 	))
+}
+
+// An unpaid reservation is reminded 5 minutes before it runs out, once;
+// a paid one is not.
+func TestReminderBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
+	s := apptest.NewShop(t, apptest.WithConfig(func(c *app.Config) { c.ReservationTTL = remindIn(1500 * time.Millisecond) }))
+	unpaid := s.SellAndReserve(t, 30)
+	sale(t, s, addShowAt(t, s.Seller, "Paid in time", time.Now().Add(48*time.Hour)))
+	subjects := func() []string {
+		msgs, err := s.App.Mail.Mailbox(t.Context(), s.BuyerUser.ID)
+		require.NoError(t, err)
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Subject)
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return slices.Contains(subjects(), "5 minutes left to pay for Concert") }, 10*time.Second, 50*time.Millisecond, "the unpaid order's reminder: %v", subjects())
+	time.Sleep(time.Second) // more rounds of the reminder
+	got := subjects()
+	assert.Equal(t, 1, countOf(got, "5 minutes left to pay for Concert"), "once: %v", got)
+	assert.Equal(t, 0, countOf(got, "5 minutes left to pay for Paid in time"), "none for a paid order: %v", got)
+	msgs, err := s.App.Mail.Mailbox(t.Context(), s.BuyerUser.ID)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		if strings.HasPrefix(m.Subject, "5 minutes") {
+			assert.Contains(t, m.Text, s.URL+"/orders/"+unpaid)
+		}
+	}
+}
+
+// remindIn is a reservation window whose reminder falls due after d.
+func remindIn(d time.Duration) time.Duration { return 5*time.Minute + d }
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }

@@ -50,9 +50,10 @@ type (
 	}
 	// orderCreated is the orders module's order:created.
 	orderCreated struct {
-		ID     string `json:"id"`
-		UserID string `json:"userId"`
-		Ticket struct {
+		ID        string    `json:"id"`
+		UserID    string    `json:"userId"`
+		ExpiresAt time.Time `json:"expiresAt"`
+		Ticket    struct {
 			ID    string `json:"id"`
 			Price int64  `json:"price"`
 		} `json:"ticket"`
@@ -87,7 +88,7 @@ func Subscribe(c *events.Consumers, s *Store) {
 	events.Handle(c, "tickets", "show:created", show)
 	events.Handle(c, "tickets", "show:updated", show)
 	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
-		return s.addOrder(ctx, tx, o)
+		return s.addOrder(ctx, tx, o, e.CreatedAt)
 	})
 	events.Handle(c, "orders", "order:completed", func(ctx context.Context, tx *db.Tx, e events.Event, o orderChanged) error {
 		return s.completed(ctx, tx, o.ID)

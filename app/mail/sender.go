@@ -8,17 +8,21 @@ import (
 // senderPoll is how often the sender looks for due messages.
 const senderPoll = 500 * time.Millisecond
 
-// Run sends due messages until ctx ends. A message that fails waits its
-// backoff and is tried again; none is dropped.
+// Run writes the reminders that fall due and sends due messages until
+// ctx ends (without SMTP, messages are kept in the table, for /mailbox).
+// A message that fails waits its backoff and is tried again; none is
+// dropped.
 func (s *Store) Run(ctx context.Context) {
-	if s.transport == nil {
-		return // kept in the table, for /mailbox
-	}
 	tick := time.NewTicker(senderPoll)
 	defer tick.Stop()
 	for {
-		if _, err := s.SendOnce(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Warn("mail: sending failed, will retry", "err", err)
+		if _, err := s.RemindOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("mail: reminders failed, will retry", "err", err)
+		}
+		if s.transport != nil {
+			if _, err := s.SendOnce(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("mail: sending failed, will retry", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

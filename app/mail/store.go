@@ -84,10 +84,76 @@ func (s *Store) applyShow(ctx context.Context, tx *db.Tx, sh showChanged) error 
 	return err
 }
 
-func (s *Store) addOrder(ctx context.Context, tx *db.Tx, o orderCreated) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, buyer_id, ticket_id, price, status) VALUES (?, ?, ?, ?, 'created') ON CONFLICT (id) DO NOTHING",
-		o.ID, o.UserID, o.Ticket.ID, o.Ticket.Price)
+func (s *Store) addOrder(ctx context.Context, tx *db.Tx, o orderCreated, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, buyer_id, ticket_id, price, status, created_at, expires_at) VALUES (?, ?, ?, ?, 'created', ?, ?)
+		ON CONFLICT (id) DO NOTHING`, o.ID, o.UserID, o.Ticket.ID, o.Ticket.Price, db.Timestamp(at), db.Timestamp(o.ExpiresAt))
 	return err
+}
+
+// remindBefore is when an unpaid order is reminded of its deadline, once;
+// a reservation whose whole window is no longer gets none (it was just
+// made, and its page counts down).
+const remindBefore = 5 * time.Minute
+
+// RemindOnce writes the reminder of every unpaid order whose deadline is
+// remindBefore away or less and not passed, and returns how many.
+func (s *Store) RemindOnce(ctx context.Context) (int, error) {
+	now := s.Now().UTC()
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM orders INDEXED BY orders_to_remind
+		WHERE status = 'created' AND reminded = 0 AND expires_at <= ? AND expires_at > ?`, db.Timestamp(now.Add(remindBefore)), db.Timestamp(now))
+	if err != nil {
+		return 0, fmt.Errorf("orders to remind: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.db.Tx(ctx, func(tx *db.Tx) error {
+			var status, created, expires string
+			var reminded bool
+			if err := tx.QueryRowContext(ctx, "SELECT status, created_at, expires_at, reminded FROM orders WHERE id = ?", id).Scan(&status, &created, &expires, &reminded); err != nil {
+				return err
+			}
+			if status != "created" || reminded {
+				return nil // paid or ended meanwhile
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE orders SET reminded = 1 WHERE id = ?", id); err != nil {
+				return err
+			}
+			c, _ := db.ParseTime(created)
+			e, _ := db.ParseTime(expires)
+			if e.Sub(c) <= remindBefore {
+				return nil // too short a window to need one
+			}
+			m, err := s.loadOrder(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			n++
+			return s.owe(ctx, tx, kindReminder, kindReminder+":"+id, m.Buyer, reminderMail{orderMail: m, ExpiresAt: e})
+		})
+		if err != nil {
+			return n, fmt.Errorf("remind order %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+// reminderMail is an order about to run out.
+type reminderMail struct {
+	orderMail
+	ExpiresAt time.Time
 }
 
 func (s *Store) setStatus(ctx context.Context, tx *db.Tx, id, status string) error {
