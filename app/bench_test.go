@@ -16,6 +16,7 @@ import (
 
 	"ticketing/app"
 	"ticketing/app/apptest"
+	"ticketing/app/mail"
 	"ticketing/app/orders"
 	"ticketing/app/tickets"
 	"ticketing/db"
@@ -179,5 +180,41 @@ func BenchmarkBrowseShows(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, page.name+"-p99-ms")
 			b.ReportMetric(float64(len(lat))/took.Seconds(), page.name+"-pages/s")
 		}
+	}
+}
+
+// BenchmarkMailToMailpit: the sender worker delivering 1,000 messages
+// owed (password reset links, each its own SMTP session) to a real
+// Mailpit on 127.0.0.1; reports messages sent per second.
+// go test -run '^$' -bench MailToMailpit -benchtime 1x ./app
+func BenchmarkMailToMailpit(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		mp := apptest.NewMailpit(b)
+		smtp, err := mail.ParseSMTPURL(mp.SMTPURL)
+		require.NoError(b, err)
+		a := apptest.Open(b, apptest.WithConfig(func(c *app.Config) { c.SMTP = smtp }))
+		const n = 1000
+		for i := range n {
+			email := fmt.Sprintf("fan%d@example.com", i)
+			_, err := a.Auth.SignUp(ctx, email, "password", "")
+			require.NoError(b, err)
+			require.NoError(b, a.Auth.RequestReset(ctx, email))
+		}
+		for {
+			applied, err := a.Bus.Consumers(a.DB("mail")).PollOnce(ctx)
+			require.NoError(b, err)
+			if applied == 0 {
+				break
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		sent, err := a.Mail.SendOnce(ctx)
+		took := time.Since(start)
+		require.NoError(b, err)
+		require.Equal(b, n, sent)
+		b.ReportMetric(float64(sent)/took.Seconds(), "mails/s")
 	}
 }
