@@ -310,55 +310,65 @@ func (s *Store) CompleteOrder(ctx context.Context, id string) error {
 	return s.db.Tx(ctx, func(tx *db.Tx) error { return s.complete(ctx, tx, id) })
 }
 
-// errVersionGap means a ticket event arrived before the one it follows;
-// the consumer retries it rather than apply it out of order.
-var errVersionGap = errors.New("ticket version gap")
+var errVersionGap = errors.New("version gap")
 
-// applyTicket applies ticket version v over v-1 in the replica: a repeated
-// or older version is ignored, a gap is an error (retried, and shown as a
-// stuck consumer if it persists).
-func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
+// copyStep is what applying a version to a copy (a replica row) means.
+type copyStep int
+
+const (
+	copyInsert copyStep = iota // the copy has none yet, and this is version 1
+	copyUpdate                 // this is the version after the copy's
+	copySkip                   // the copy has it already (a replay)
+)
+
+// nextStep reads the version the copy in table has of id, and says what
+// applying version v is: version v goes only over v-1; a repeated or
+// older version is ignored, a gap is an error (retried, and shown as a
+// stuck consumer if it persists). table is one of this module's copies.
+func nextStep(ctx context.Context, tx *db.Tx, table, id string, v int64) (copyStep, error) {
 	var have int64
-	err := tx.QueryRowContext(ctx, "SELECT version FROM tickets WHERE id = ?", t.ID).Scan(&have)
+	err := tx.QueryRowContext(ctx, "SELECT version FROM "+table+" WHERE id = ?", id).Scan(&have)
 	switch {
+	case errors.Is(err, sql.ErrNoRows) && v == 1:
+		return copyInsert, nil
 	case errors.Is(err, sql.ErrNoRows):
-		if t.Version != 1 {
-			return fmt.Errorf("ticket %s version %d before version 1: %w", t.ID, t.Version, errVersionGap)
-		}
+		return 0, fmt.Errorf("%s %s version %d before version 1: %w", table, id, v, errVersionGap)
+	case err != nil:
+		return 0, fmt.Errorf("read %s %s: %w", table, id, err)
+	case v <= have:
+		return copySkip, nil
+	case v > have+1:
+		return 0, fmt.Errorf("%s %s version %d over %d: %w", table, id, v, have, errVersionGap)
+	}
+	return copyUpdate, nil
+}
+
+// applyTicket keeps the copy of a ticket (ticket:created, ticket:updated).
+func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
+	step, err := nextStep(ctx, tx, "tickets", t.ID, t.Version)
+	switch {
+	case err != nil || step == copySkip:
+		return err
+	case step == copyInsert:
 		_, err = tx.ExecContext(ctx, "INSERT INTO tickets (id, title, price, user_id, version, show_id, section, seat_row, seat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			t.ID, t.Title, t.PriceCents, t.UserID, t.Version, optionalString(t.ShowID), t.Section, t.Row, t.Seat)
 		return err
-	case err != nil:
-		return fmt.Errorf("read ticket %s: %w", t.ID, err)
-	case t.Version <= have:
-		return nil // already applied
-	case t.Version > have+1:
-		return fmt.Errorf("ticket %s version %d over %d: %w", t.ID, t.Version, have, errVersionGap)
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ?, show_id = ?, section = ?, seat_row = ?, seat = ? WHERE id = ?",
 		t.Title, t.PriceCents, t.UserID, t.Version, optionalString(t.ShowID), t.Section, t.Row, t.Seat, t.ID)
 	return err
 }
 
-// applyShow keeps the copy of a show (show:created, show:updated), version
-// v only over v-1, like the tickets.
+// applyShow keeps the copy of a show (show:created, show:updated).
 func (s *Store) applyShow(ctx context.Context, tx *db.Tx, sh Show) error {
-	var have int64
-	err := tx.QueryRowContext(ctx, "SELECT version FROM shows WHERE id = ?", sh.ID).Scan(&have)
+	step, err := nextStep(ctx, tx, "shows", sh.ID, sh.Version)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if sh.Version != 1 {
-			return fmt.Errorf("show %s version %d before version 1: %w", sh.ID, sh.Version, errVersionGap)
-		}
+	case err != nil || step == copySkip:
+		return err
+	case step == copyInsert:
 		_, err = tx.ExecContext(ctx, "INSERT INTO shows (id, title, venue, city, starts_at, time_zone, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			sh.ID, sh.Title, sh.Venue, sh.City, db.Timestamp(sh.StartsAt), sh.TimeZone, sh.Version)
 		return err
-	case err != nil:
-		return fmt.Errorf("read show %s: %w", sh.ID, err)
-	case sh.Version <= have:
-		return nil // already applied
-	case sh.Version > have+1:
-		return fmt.Errorf("show %s version %d over %d: %w", sh.ID, sh.Version, have, errVersionGap)
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE shows SET title = ?, venue = ?, city = ?, starts_at = ?, time_zone = ?, version = ? WHERE id = ?",
 		sh.Title, sh.Venue, sh.City, db.Timestamp(sh.StartsAt), sh.TimeZone, sh.Version, sh.ID)
