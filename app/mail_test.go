@@ -263,3 +263,30 @@ func countOf(list []string, s string) int {
 	}
 	return n
 }
+
+// A payment that arrives after its reservation was cancelled is refunded,
+// and the buyer is mailed so.
+func TestRefundMail(t *testing.T) {
+	t.Parallel()
+	mp, smtp := withMailpit(t)
+	s := apptest.NewShop(t, smtp)
+	ctx := t.Context()
+	order := s.SellAndReserve(t, 30)
+	resp := s.Buyer.Form(t, "/orders/"+order+"/pay", nil) // to the checkout
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	sess, _, err := s.App.Payments.OpenSession(ctx, order)
+	require.NoError(t, err)
+	info, err := s.App.Payments.SessionByID(ctx, sess.ID)
+	require.NoError(t, err)
+	_, err = s.App.Orders.Cancel(ctx, order, s.BuyerUser.ID)
+	require.NoError(t, err)
+	payload, header := s.App.Webhook.TestEvent(info)
+	require.NoError(t, s.App.Webhook.Handle(ctx, payload, header))
+	s.Settle(t)
+	msgs := mp.WaitFor(t, 1)
+	assert.Equal(t, "buyer@example.com", msgs[0].To[0].Address)
+	assert.Equal(t, "Refunded: Concert (order "+order+")", msgs[0].Subject)
+	assert.Contains(t, msgs[0].Text, "refunded in full ($30.00)")
+	assert.Contains(t, msgs[0].Text, s.URL+"/orders/"+order)
+}
