@@ -165,7 +165,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Less(t, time.Since(start), 5*time.Second)
 
-	for _, f := range []string{"auth.db", "tickets.db", "orders.db", "expiration.db", "payments.db", "mail.db", "session.key"} {
+	for _, f := range []string{"auth.db", "tickets.db", "orders.db", "expiration.db", "payments.db", "mail.db", "delivery.db", "session.key"} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 }

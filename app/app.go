@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"ticketing/app/auth"
+	"ticketing/app/delivery"
 	"ticketing/app/expiration"
 	"ticketing/app/mail"
 	"ticketing/app/orders"
@@ -73,7 +74,7 @@ type Config struct {
 }
 
 // Modules are the module files, in the order they are opened.
-var Modules = []string{"auth", "tickets", "orders", "expiration", "payments", "mail"}
+var Modules = []string{"auth", "tickets", "orders", "expiration", "payments", "mail", "delivery"}
 
 // App is the running process's parts.
 type App struct {
@@ -98,6 +99,7 @@ type App struct {
 	Orders     *orders.Store
 	Expiration *expiration.Store
 	Mail       *mail.Store
+	Delivery   *delivery.Store
 	Sweeper    *expiration.Sweeper
 	Payments   *payments.Store
 	Webhook    *payments.Webhook
@@ -215,6 +217,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	schemas := map[string]db.Migrations{
 		"auth": auth.Migrations(), "tickets": tickets.Migrations(), "orders": orders.Migrations(),
 		"expiration": expiration.Migrations(), "payments": payments.Migrations(), "mail": mail.Migrations(),
+		"delivery": delivery.Migrations(),
 	}
 	for _, name := range Modules {
 		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), schemas[name])
@@ -224,7 +227,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.DBs = append(a.DBs, d)
 	}
 	authDB, ticketsDB, ordersDB := a.DB("auth"), a.DB("tickets"), a.DB("orders")
-	expirationDB, paymentsDB, mailDB := a.DB("expiration"), a.DB("payments"), a.DB("mail")
+	expirationDB, paymentsDB, mailDB, deliveryDB := a.DB("expiration"), a.DB("payments"), a.DB("mail"), a.DB("delivery")
 
 	a.Bus = events.NewBus(logger, cfg.Events)
 	resetKey := derivedKey(cfg.SessionSecret, "password reset links")
@@ -232,6 +235,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Tickets = tickets.NewStore(ticketsDB, a.Bus.Log(ticketsDB), cfg.PriceCapPercent)
 	a.Orders = orders.NewStore(ordersDB, a.Bus.Log(ordersDB), cfg.ReservationTTL, logger)
 	a.Expiration = expiration.NewStore(expirationDB, a.Bus.Log(expirationDB))
+	a.Delivery = delivery.NewStore(deliveryDB, a.Bus.Log(deliveryDB))
 	a.limiter = auth.NewLimiter(cfg.Limits)
 
 	var gateway payments.Gateway = payments.NewTestGateway(cfg.BaseURL, []byte(testWebhookSecret(cfg.SessionSecret)))
@@ -260,6 +264,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	orders.Subscribe(a.Bus.Consumers(ordersDB), a.Orders)
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
 	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
+	delivery.Subscribe(a.Bus.Consumers(deliveryDB), a.Delivery)
 	mail.Subscribe(a.Bus.Consumers(mailDB), a.Mail)
 	a.Bus.Consumers(mailDB).InBackground() // a purchase never waits for its mail
 

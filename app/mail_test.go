@@ -51,10 +51,15 @@ func TestMailArrivesThroughSMTP(t *testing.T) {
 	show := addShowAt(t, s.Seller, "Ezra Collective", time.Date(2027, 5, 20, 19, 0, 0, 0, time.UTC))
 	order := sale(t, s, show)
 
+	// The ticket was sold without its file: the seller is asked for it.
+	bySubject := map[string]apptest.MailpitMessage{}
 	byTo := map[string]apptest.MailpitMessage{}
-	for _, m := range mp.WaitFor(t, 2) {
+	for _, m := range mp.WaitFor(t, 3) {
 		require.Len(t, m.To, 1)
-		byTo[m.To[0].Address] = m
+		bySubject[m.Subject] = m
+		if !strings.HasPrefix(m.Subject, "Upload") {
+			byTo[m.To[0].Address] = m
+		}
 		assert.Equal(t, "tickets@example.com", m.From.Address)
 		assert.Regexp(t, `^[0-9a-f]{24}@127\.0\.0\.1$`, m.MessageID, "a stable Message-ID of our own")
 	}
@@ -68,6 +73,10 @@ func TestMailArrivesThroughSMTP(t *testing.T) {
 	assert.Equal(t, "Sold: Ezra Collective for $48.00", sold.Subject)
 	assert.Contains(t, sold.Text, "Hello Night Owl,")
 	assert.Contains(t, sold.Text, s.URL+"/sell")
+	owed := bySubject["Upload the ticket for your sale: Ezra Collective"]
+	assert.Equal(t, "seller@example.com", owed.To[0].Address)
+	assert.Contains(t, owed.Text, s.URL+"/tickets/")
+	assert.Contains(t, receipt.Text, "The seller has been asked to send the ticket")
 
 	// SMTP down: the sale goes through; its mail waits, and shows.
 	mp.Stop()
@@ -80,18 +89,18 @@ func TestMailArrivesThroughSMTP(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Mail.Pending == 2
-	}, 10*time.Second, 50*time.Millisecond, "two messages pending on /healthz")
+		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Mail.Pending == 3
+	}, 10*time.Second, 50*time.Millisecond, "three messages pending on /healthz")
 	time.Sleep(1500 * time.Millisecond) // a retry or two fail meanwhile
 	mp.Start(t)
-	msgs := mp.WaitFor(t, 4)
+	msgs := mp.WaitFor(t, 6)
 	time.Sleep(time.Second)
-	assert.Len(t, mp.Messages(t), 4, "each once")
+	assert.Len(t, mp.Messages(t), 6, "each once")
 	ids := map[string]bool{}
 	for _, m := range msgs {
 		ids[m.MessageID] = true
 	}
-	assert.Len(t, ids, 4, "four messages, four Message-IDs")
+	assert.Len(t, ids, 6, "six messages, six Message-IDs")
 	var seen bool
 	for _, m := range msgs {
 		seen = seen || strings.Contains(m.Subject, second)

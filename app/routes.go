@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ticketing/app/auth"
+	"ticketing/app/delivery"
 	"ticketing/app/mail"
 	"ticketing/app/orders"
 	"ticketing/app/payments"
@@ -38,6 +39,7 @@ func routes(e *echo.Echo, a *App) {
 	tickets.Routes(api, site, a.Tickets, a.Renderer, a.Streams)
 	orders.Routes(api, site, a.Orders, a.Renderer, a.Streams)
 	payments.Routes(api, site, a.Payments, a.Webhook, a.Renderer, a.cfg.BaseURL)
+	delivery.Routes(site, a.Delivery, a.Sessions)
 	if !a.cfg.Production {
 		mail.Routes(site, a.Mail, a.Renderer)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"ticketing/app/delivery"
 	"ticketing/app/web"
 )
 
@@ -33,7 +34,13 @@ func NewServer(a *App) http.Handler {
 	// the error handler: both see the status the client got.
 	e.Use(requestLogger(a.logger))
 	e.Use(a.metrics.middleware)
-	e.Use(middleware.BodyLimit("1M"))
+	// Bodies are bounded before anything reads them (the CSRF check reads
+	// forms): 1 MB, but a ticket file's upload (5 MB and its form).
+	upload := func(c echo.Context) bool {
+		return c.Request().Method == http.MethodPost && strings.HasSuffix(c.Request().URL.Path, "/attachment")
+	}
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: upload}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: delivery.UploadLimit, Skipper: func(c echo.Context) bool { return !upload(c) }}))
 	e.Use(web.BoundQuery)
 	e.Use(web.SecurityHeaders(a.cfg.BaseURL))
 	e.Use(a.Sessions.Middleware)

@@ -231,6 +231,9 @@ func (c *Client) ExpireCSRF(t testing.TB) string {
 	return token
 }
 
+// CSRFToken is the token a form of this client carries (the CSRF cookie's).
+func (c *Client) CSRFToken() string { return c.csrf() }
+
 // csrf is the token in the CSRF cookie, "" without one.
 func (c *Client) csrf() string {
 	u, _ := url.Parse(c.base)

@@ -43,6 +43,10 @@ type (
 		TimeZone string    `json:"timeZone"`
 		Version  int64     `json:"version"`
 	}
+	// ticketDelivered is the delivery module's ticket:delivered.
+	ticketDelivered struct {
+		TicketID string `json:"ticketId"`
+	}
 	// resetRequested is auth's password:reset-requested.
 	resetRequested struct {
 		ID     string `json:"id"`
@@ -87,6 +91,9 @@ func Subscribe(c *events.Consumers, s *Store) {
 	}
 	events.Handle(c, "tickets", "show:created", show)
 	events.Handle(c, "tickets", "show:updated", show)
+	events.Handle(c, "delivery", "ticket:delivered", func(ctx context.Context, tx *db.Tx, e events.Event, d ticketDelivered) error {
+		return s.deliveredTicket(ctx, tx, d.TicketID)
+	})
 	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
 		return s.addOrder(ctx, tx, o, e.CreatedAt)
 	})

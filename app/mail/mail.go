@@ -51,11 +51,13 @@ type Message struct {
 
 // The kinds of message.
 const (
-	kindReceipt  = "receipt"  // to the buyer: the order is paid
-	kindSold     = "sold"     // to the seller: their ticket sold
-	kindRefund   = "refund"   // to the buyer: a late payment was given back
-	kindReset    = "reset"    // a password reset link
-	kindReminder = "reminder" // to the buyer: the reservation runs out in 5 minutes
+	kindReceipt   = "receipt"   // to the buyer: the order is paid
+	kindSold      = "sold"      // to the seller: their ticket sold
+	kindRefund    = "refund"    // to the buyer: a late payment was given back
+	kindReset     = "reset"     // a password reset link
+	kindReminder  = "reminder"  // to the buyer: the reservation runs out in 5 minutes
+	kindAvailable = "available" // to the buyer: the ticket can be downloaded now
+	kindOwed      = "owed"      // to the seller: the ticket of a sale is still to be attached
 )
 
 // Transport delivers one message; the SMTP client in production, nil

@@ -164,9 +164,13 @@ func (s *Store) setStatus(ctx context.Context, tx *db.Tx, id, status string) err
 // orderMail is what the order messages say: the order, its ticket and
 // show, and the people on both sides.
 type orderMail struct {
+	// Delivered says the seller attached the ticket: the buyer downloads
+	// it from the order page; else the seller still owes it.
+	Delivered    bool
 	OrderID      string
 	OrderURL     string
 	DashboardURL string
+	TicketURL    string
 	PriceCents   int64
 	Title        string
 	Seats        string
@@ -182,14 +186,16 @@ type showInfo struct {
 
 func (s *Store) loadOrder(ctx context.Context, tx *db.Tx, id string) (orderMail, error) {
 	m := orderMail{OrderID: id, OrderURL: s.baseURL + "/orders/" + id, DashboardURL: s.baseURL + "/sell"}
-	var buyer, seller, section, row, seat string
+	var buyer, seller, section, row, seat, ticketID string
 	var showID sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT o.buyer_id, o.price, t.seller_id, t.title, t.show_id, t.section, t.seat_row, t.seat
+	err := tx.QueryRowContext(ctx, `SELECT o.buyer_id, o.price, t.id, t.seller_id, t.title, t.show_id, t.section, t.seat_row, t.seat,
+		EXISTS (SELECT 1 FROM delivered d WHERE d.ticket_id = t.id)
 		FROM orders o JOIN tickets t ON t.id = o.ticket_id WHERE o.id = ?`, id).
-		Scan(&buyer, &m.PriceCents, &seller, &m.Title, &showID, &section, &row, &seat)
+		Scan(&buyer, &m.PriceCents, &ticketID, &seller, &m.Title, &showID, &section, &row, &seat, &m.Delivered)
 	if err != nil {
 		return orderMail{}, fmt.Errorf("order %s for mail: %w", id, err)
 	}
+	m.TicketURL = s.baseURL + "/tickets/" + ticketID + "#attachment"
 	if showID.Valid {
 		var sh showInfo
 		var starts, zone string
@@ -263,7 +269,38 @@ func (s *Store) completed(ctx context.Context, tx *db.Tx, id string) error {
 	if err := s.owe(ctx, tx, kindReceipt, kindReceipt+":"+id, m.Buyer, m); err != nil {
 		return err
 	}
-	return s.owe(ctx, tx, kindSold, kindSold+":"+id, m.Seller, m)
+	if err := s.owe(ctx, tx, kindSold, kindSold+":"+id, m.Seller, m); err != nil {
+		return err
+	}
+	if !m.Delivered {
+		return s.owe(ctx, tx, kindOwed, kindOwed+":"+id, m.Seller, m)
+	}
+	return nil
+}
+
+// deliveredTicket records that the seller attached the ticket and, when
+// it sold already, tells its buyer it can be downloaded now.
+func (s *Store) deliveredTicket(ctx context.Context, tx *db.Tx, ticketID string) error {
+	res, err := tx.ExecContext(ctx, "INSERT INTO delivered (ticket_id) VALUES (?) ON CONFLICT DO NOTHING", ticketID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // a replacement, before the sale: nobody to tell
+	}
+	var orderID string
+	err = tx.QueryRowContext(ctx, "SELECT id FROM orders WHERE ticket_id = ? AND status = 'complete'", ticketID).Scan(&orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not sold yet: the receipt will say it is ready
+	}
+	if err != nil {
+		return fmt.Errorf("order of ticket %s: %w", ticketID, err)
+	}
+	m, err := s.loadOrder(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	return s.owe(ctx, tx, kindAvailable, kindAvailable+":"+orderID, m.Buyer, m)
 }
 
 // refunded tells the buyer their late payment was given back.

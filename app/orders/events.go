@@ -33,6 +33,10 @@ type (
 		TimeZone string    `json:"timeZone"`
 		Version  int64     `json:"version"`
 	}
+	// ticketDelivered is the delivery module's ticket:delivered.
+	ticketDelivered struct {
+		TicketID string `json:"ticketId"`
+	}
 	// deadlinePassed is the expiration module's expiration:complete.
 	deadlinePassed struct {
 		OrderID string `json:"orderId"`
@@ -59,6 +63,9 @@ func Subscribe(c *events.Consumers, s *Store) {
 	}
 	events.Handle(c, "tickets", "show:created", applyShow)
 	events.Handle(c, "tickets", "show:updated", applyShow)
+	events.Handle(c, "delivery", "ticket:delivered", func(ctx context.Context, tx *db.Tx, e events.Event, d ticketDelivered) error {
+		return s.delivered(ctx, tx, d.TicketID)
+	})
 	events.Handle(c, "expiration", "expiration:complete", func(ctx context.Context, tx *db.Tx, e events.Event, x deadlinePassed) error {
 		return s.expire(ctx, tx, x.OrderID)
 	})

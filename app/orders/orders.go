@@ -51,6 +51,7 @@ type Ticket struct {
 	Version            int64
 	ShowID             string // "" for a ticket without a show
 	Section, Row, Seat string
+	Delivered          bool // the seller attached the ticket itself
 }
 
 // Seats is where the ticket is for: "Section A · Row 12 · Seat 7", or
@@ -101,7 +102,9 @@ func (o Order) RanOut() bool { return o.Status == Cancelled && !o.UpdatedAt.Befo
 func (o Order) Changing() bool { return o.Status != Complete }
 
 // StreamKey names the order's visible state, for its live stream.
-func (o Order) StreamKey() string { return fmt.Sprintf("%d-%t", o.Version, o.Refunded) }
+func (o Order) StreamKey() string {
+	return fmt.Sprintf("%d-%t-%t", o.Version, o.Refunded, o.Ticket.Delivered)
+}
 
 // Expired reports whether an unpaid order's deadline has passed at now.
 func (o Order) Expired(now time.Time) bool { return o.Cancellable() && !now.Before(o.ExpiresAt) }

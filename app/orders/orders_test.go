@@ -229,7 +229,7 @@ func TestTicketReplicaAppliesVersionsInOrder(t *testing.T) {
 	bus.Log(tdb)
 	bus.Log(odb) // its own log
 	// The other logs orders consumes.
-	for _, source := range []string{"expiration", "payments"} {
+	for _, source := range []string{"expiration", "payments", "delivery"} {
 		d := dbtest.Open(t, dir, source)
 		bus.Log(d)
 	}

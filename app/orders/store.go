@@ -46,7 +46,7 @@ var (
 )
 
 const orderColumns = `o.id, o.user_id, o.status, o.expires_at, o.price, o.version, o.created_at, o.updated_at, o.refunded,
-	t.id, t.title, t.price, t.user_id, t.version, coalesce(t.show_id, ''), t.section, t.seat_row, t.seat,
+	t.id, t.title, t.price, t.user_id, t.version, coalesce(t.show_id, ''), t.section, t.seat_row, t.seat, EXISTS (SELECT 1 FROM delivered d WHERE d.ticket_id = t.id),
 	coalesce(sh.title, ''), coalesce(sh.venue, ''), coalesce(sh.city, ''), coalesce(sh.starts_at, ''), coalesce(sh.time_zone, ''), coalesce(sh.version, 0)`
 
 const orderFrom = " FROM orders o JOIN tickets t ON t.id = o.ticket_id LEFT JOIN shows sh ON sh.id = t.show_id"
@@ -58,7 +58,7 @@ func scanOrder(row scanner) (Order, error) {
 	var expires, created, updated, starts string
 	err := row.Scan(&o.ID, &o.UserID, &o.Status, &expires, &o.PriceCents, &o.Version, &created, &updated, &o.Refunded,
 		&o.Ticket.ID, &o.Ticket.Title, &o.Ticket.PriceCents, &o.Ticket.UserID, &o.Ticket.Version,
-		&o.Ticket.ShowID, &o.Ticket.Section, &o.Ticket.Row, &o.Ticket.Seat,
+		&o.Ticket.ShowID, &o.Ticket.Section, &o.Ticket.Row, &o.Ticket.Seat, &o.Ticket.Delivered,
 		&o.Show.Title, &o.Show.Venue, &o.Show.City, &starts, &o.Show.TimeZone, &o.Show.Version)
 	if err != nil {
 		return Order{}, err
@@ -356,6 +356,13 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE tickets SET title = ?, price = ?, user_id = ?, version = ?, show_id = ?, section = ?, seat_row = ?, seat = ? WHERE id = ?",
 		t.Title, t.PriceCents, t.UserID, t.Version, optionalString(t.ShowID), t.Section, t.Row, t.Seat, t.ID)
+	return err
+}
+
+// delivered records that the ticket's seller attached it
+// (ticket:delivered).
+func (s *Store) delivered(ctx context.Context, tx *db.Tx, ticketID string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO delivered (ticket_id) VALUES (?) ON CONFLICT DO NOTHING", ticketID)
 	return err
 }
 

@@ -26,6 +26,10 @@ type (
 	ticketRef struct {
 		ID string `json:"id"`
 	}
+	// ticketDelivered is the delivery module's ticket:delivered.
+	ticketDelivered struct {
+		TicketID string `json:"ticketId"`
+	}
 	// userNamed is the auth module's user:created and user:renamed: the
 	// display name buyers see ("" until one is chosen).
 	userNamed struct {
@@ -44,6 +48,9 @@ func Subscribe(c *events.Consumers, s *Store) {
 	}
 	events.Handle(c, "auth", "user:created", named)
 	events.Handle(c, "auth", "user:renamed", named)
+	events.Handle(c, "delivery", "ticket:delivered", func(ctx context.Context, tx *db.Tx, e events.Event, d ticketDelivered) error {
+		return s.delivered(ctx, tx, d.TicketID)
+	})
 	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
 		return s.lock(ctx, tx, o.Ticket.ID, o.ID, o.UserID, o.ExpiresAt)
 	})

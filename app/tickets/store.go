@@ -66,7 +66,7 @@ var errNotFound = problem.New(problem.NotFound, "Ticket not found")
 const (
 	columns = `t.id, t.title, t.price, t.user_id, t.version, coalesce(t.order_id, ''), t.created_at, t.updated_at,
 	coalesce(t.reserved_until, ''), coalesce(t.sold_at, ''), coalesce(t.buyer_id, ''), coalesce(s.name, ''),
-	coalesce(t.show_id, ''), t.section, t.seat_row, t.seat, coalesce(t.face_value, 0),
+	coalesce(t.show_id, ''), t.section, t.seat_row, t.seat, coalesce(t.face_value, 0), t.delivered,
 	coalesce(sh.title, ''), coalesce(sh.venue, ''), coalesce(sh.city, ''), coalesce(sh.starts_at, ''), coalesce(sh.time_zone, '')`
 	joins = " LEFT JOIN sellers s ON s.id = t.user_id LEFT JOIN shows sh ON sh.id = t.show_id"
 	from  = " FROM tickets t" + joins
@@ -78,7 +78,7 @@ func scan(row scanner) (Ticket, error) {
 	var t Ticket
 	var created, updated, reserved, sold, starts string
 	if err := row.Scan(&t.ID, &t.Title, &t.PriceCents, &t.UserID, &t.Version, &t.OrderID, &created, &updated, &reserved, &sold, &t.BuyerID, &t.Seller,
-		&t.ShowID, &t.Section, &t.Row, &t.Seat, &t.FaceValueCents,
+		&t.ShowID, &t.Section, &t.Row, &t.Seat, &t.FaceValueCents, &t.Delivered,
 		&t.Show.Title, &t.Show.Venue, &t.Show.City, &starts, &t.Show.TimeZone); err != nil {
 		return Ticket{}, err
 	}
@@ -453,6 +453,13 @@ func (s *Store) sell(ctx context.Context, tx *db.Tx, ticketID, orderID string, a
 	}
 	t.SoldAt, t.ReservedUntil = at.UTC(), time.Time{}
 	return s.save(ctx, tx, &t, sold)
+}
+
+// delivered records that the seller attached the ticket
+// (ticket:delivered).
+func (s *Store) delivered(ctx context.Context, tx *db.Tx, id string) error {
+	_, err := tx.ExecContext(ctx, "UPDATE tickets SET delivered = 1 WHERE id = ?", id)
+	return err
 }
 
 // nameSeller records the display name a user chose (user:created,

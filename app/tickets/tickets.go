@@ -57,6 +57,9 @@ type Ticket struct {
 	// when not given.
 	Section, Row, Seat string
 	FaceValueCents     int64
+	// Delivered says the seller attached the ticket itself: its buyer
+	// downloads it the moment they have paid.
+	Delivered bool
 }
 
 // Seats is where the ticket is for: "Section A · Row 12 · Seat 7", or

@@ -171,9 +171,10 @@ func newOrdersFixture(t *testing.T) *ordersFixture {
 	dir := t.TempDir()
 	odb := dbtest.Open(t, dir, "orders")
 	tdb := dbtest.Open(t, dir, "tickets", tickets.Migrations())
-	adb := dbtest.Open(t, dir, "auth")
 	bus := events.NewBus(nil, events.Options{})
-	bus.Log(adb)
+	for _, source := range []string{"auth", "delivery"} { // the other logs tickets consumes
+		bus.Log(dbtest.Open(t, dir, source))
+	}
 	s := tickets.NewStore(tdb, bus.Log(tdb), 20)
 	c := bus.Consumers(tdb)
 	tickets.Subscribe(c, s)
@@ -202,6 +203,7 @@ func lockThroughOrderEvent(t *testing.T, h *apptest.Harness, ticketID string) st
 	tdb := h.App.DB("tickets")
 	bus := events.NewBus(nil, events.Options{})
 	bus.Log(h.App.DB("auth"))
+	bus.Log(h.App.DB("delivery"))
 	c := bus.Consumers(tdb)
 	tickets.Subscribe(c, h.App.Tickets)
 	orderID := db.NewID()
