@@ -220,6 +220,7 @@ func TestBrowserSellForANewShowAndBuyIt(t *testing.T) {
 			chromedp.Navigate(h.URL+"/"),
 			chromedp.SetValue("#city", "Utrecht"),
 			chromedp.Click("#show-filters button"),
+			waitJS(`location.search.includes("city=Utrecht") && document.querySelector("#city").value === "Utrecht"`, "the city filter was not applied"),
 			waitText("#shows", "Ezra Collective"),
 			waitText("#shows", "1 ticket from $48.00"),
 			chromedp.Click(`#shows a[href^="/shows/"]`),

@@ -33,11 +33,14 @@ type Store struct {
 
 // citiesCache is the last answer of Cities and when it was read; a show
 // added or changed here clears it, and it is read again after
-// citiesMaxAge (a city goes when its last show starts).
+// citiesMaxAge (a city goes when its last show starts). gen counts the
+// clears: a list read while one happened is not kept (it may miss the
+// show that caused it).
 type citiesCache struct {
 	mu   sync.Mutex
 	at   time.Time
 	list []string
+	gen  uint64
 }
 
 const citiesMaxAge = 30 * time.Second
@@ -45,6 +48,7 @@ const citiesMaxAge = 30 * time.Second
 func (c *citiesCache) clear() {
 	c.mu.Lock()
 	c.at = time.Time{}
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -729,13 +733,16 @@ func (s *Store) Cities(ctx context.Context) ([]string, error) {
 		s.cities.mu.Unlock()
 		return list, nil
 	}
+	gen := s.cities.gen
 	s.cities.mu.Unlock()
 	list, err := s.readCities(ctx, now)
 	if err != nil {
 		return nil, err
 	}
 	s.cities.mu.Lock()
-	s.cities.at, s.cities.list = now, list
+	if s.cities.gen == gen {
+		s.cities.at, s.cities.list = now, list
+	}
 	s.cities.mu.Unlock()
 	return list, nil
 }
