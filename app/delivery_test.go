@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"image/png"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"testing"
 
@@ -19,31 +18,6 @@ import (
 
 // pdf is a small PDF file's content.
 var pdf = []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
-
-// attach posts a ticket file (or, with name "", a barcode) as c, the
-// way the ticket page's form does; it returns the answer's status.
-func attach(t *testing.T, c *apptest.Client, base, ticketID, name string, data []byte, barcode, format string) int {
-	t.Helper()
-	c.Get(t, "/tickets/"+ticketID) // the form's page, and its CSRF cookie
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	require.NoError(t, w.WriteField("_csrf", c.CSRFToken()))
-	if name != "" {
-		part, err := w.CreateFormFile("file", name)
-		require.NoError(t, err)
-		_, err = part.Write(data)
-		require.NoError(t, err)
-	}
-	require.NoError(t, w.WriteField("barcode", barcode))
-	require.NoError(t, w.WriteField("format", format))
-	require.NoError(t, w.Close())
-	req, err := http.NewRequest(http.MethodPost, base+"/tickets/"+ticketID+"/attachment", &body)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	resp := c.Request(t, req)
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 // download is what GET /tickets/{id}/attachment answers c: the status
 // and the body.
@@ -65,7 +39,7 @@ func TestDeliveryAccess(t *testing.T) {
 	s := apptest.NewShop(t)
 	ctx := t.Context()
 	paid := s.Seller.Sell(t, "Delivered show", 30)
-	require.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, paid, "ticket.pdf", pdf, "", ""))
+	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, paid, "ticket.pdf", pdf, "", ""))
 	s.Settle(t)
 	_, doc := s.Client(t).Get(t, "/")
 	assert.Contains(t, doc.Find("#ticket-"+paid).Text(), "Instant download")
@@ -96,11 +70,11 @@ func TestDeliveryAccess(t *testing.T) {
 	assert.Equal(t, "/tickets/"+paid+"/attachment", doc.Find("#download").AttrOr("href", ""), "the order page offers it")
 
 	// Sold: the file can no longer be replaced.
-	assert.Equal(t, http.StatusConflict, attach(t, s.Seller, s.URL, paid, "other.pdf", pdf, "", ""))
+	assert.Equal(t, http.StatusConflict, s.Seller.Attach(t, paid, "other.pdf", pdf, "", ""))
 
 	// A cancelled order's buyer, and a refunded one's.
 	cancelled := s.Seller.Sell(t, "Cancelled show", 30)
-	require.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, cancelled, "", nil, "CANCELLED-1", "qr"))
+	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, cancelled, "", nil, "CANCELLED-1", "qr"))
 	s.Settle(t)
 	o := s.Buyer.Order(t, cancelled)
 	require.Equal(t, http.StatusNoContent, s.Buyer.Do(t, http.MethodDelete, "/api/orders/"+o, nil).StatusCode)
@@ -109,7 +83,7 @@ func TestDeliveryAccess(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status, "the buyer of a cancelled order")
 
 	refunded := s.Seller.Sell(t, "Refunded show", 30)
-	require.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, refunded, "", nil, "REFUNDED-1", "code128"))
+	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, refunded, "", nil, "REFUNDED-1", "code128"))
 	s.Settle(t)
 	o = s.Buyer.Order(t, refunded)
 	resp := s.Buyer.Form(t, "/orders/"+o+"/pay", nil)
@@ -159,13 +133,13 @@ func TestDeliveryRefusesBadUploads(t *testing.T) {
 		"a barcode of non-text": {"", nil, "é-ticket", "code128", http.StatusUnprocessableEntity},
 		"a format we lack":      {"", nil, "ABC", "pdf417", http.StatusUnprocessableEntity},
 	} {
-		assert.Equal(t, tc.status, attach(t, s.Seller, s.URL, id, tc.file, tc.data, tc.barcode, tc.format), name)
+		assert.Equal(t, tc.status, s.Seller.Attach(t, id, tc.file, tc.data, tc.barcode, tc.format), name)
 	}
 	var n int
 	require.NoError(t, s.App.DB("delivery").Read().QueryRow("SELECT count(*) FROM attachments").Scan(&n))
 	assert.Zero(t, n, "nothing stored")
-	assert.Equal(t, http.StatusForbidden, attach(t, s.Buyer, s.URL, id, "ticket.pdf", pdf, "", ""), "not the seller")
-	assert.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, id, "ticket", pdf, "", ""), "a name without an extension: the content says")
+	assert.Equal(t, http.StatusForbidden, s.Buyer.Attach(t, id, "ticket.pdf", pdf, "", ""), "not the seller")
+	assert.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, id, "ticket", pdf, "", ""), "a name without an extension: the content says")
 	sum := sha256.Sum256(pdf)
 	var stored string
 	require.NoError(t, s.App.DB("delivery").Read().QueryRow("SELECT sha256 FROM attachments WHERE ticket_id = ?", id).Scan(&stored))
@@ -188,7 +162,7 @@ func TestTicketOwedThenDelivered(t *testing.T) {
 	assert.Contains(t, doc.Find("#ticket-owed").Text(), "The seller has been asked to send the ticket")
 	mp.WaitFor(t, 3) // receipt, sold, owed
 
-	require.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, id, "ticket.pdf", pdf, "", ""), "a sold ticket still owed can be attached")
+	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, id, "ticket.pdf", pdf, "", ""), "a sold ticket still owed can be attached")
 	s.Settle(t)
 	msgs := mp.WaitFor(t, 4)
 	var ready *apptest.MailpitMessage
@@ -207,7 +181,7 @@ func TestTicketOwedThenDelivered(t *testing.T) {
 	assert.Equal(t, pdf, body)
 	_, doc = s.Seller.Get(t, "/sell")
 	assert.Zero(t, doc.Find("#sell-"+id+" a.owed").Length())
-	assert.Equal(t, http.StatusConflict, attach(t, s.Seller, s.URL, id, "again.pdf", pdf, "", ""), "given once sold, it stays")
+	assert.Equal(t, http.StatusConflict, s.Seller.Attach(t, id, "again.pdf", pdf, "", ""), "given once sold, it stays")
 }
 
 // In the browser: a buyer has the order page open when the payment
@@ -216,7 +190,7 @@ func TestBrowserDownloadAppearsWhenPaid(t *testing.T) {
 	t.Parallel()
 	s := apptest.NewShop(t)
 	id := s.Seller.Sell(t, "Instant show", 30)
-	require.Equal(t, http.StatusSeeOther, attach(t, s.Seller, s.URL, id, "ticket.pdf", pdf, "", ""))
+	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, id, "ticket.pdf", pdf, "", ""))
 	s.Settle(t)
 	order := s.Buyer.Order(t, id)
 	tab := person(t, true)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -231,9 +232,6 @@ func (c *Client) ExpireCSRF(t testing.TB) string {
 	return token
 }
 
-// CSRFToken is the token a form of this client carries (the CSRF cookie's).
-func (c *Client) CSRFToken() string { return c.csrf() }
-
 // csrf is the token in the CSRF cookie, "" without one.
 func (c *Client) csrf() string {
 	u, _ := url.Parse(c.base)
@@ -373,4 +371,30 @@ func Reserve(tb testing.TB, a *app.App, n int) {
 		_, err := a.Orders.Reserve(ctx, "buyer", id)
 		require.NoError(tb, err)
 	}
+}
+
+// Attach posts a ticket file (or, with name "", a barcode) for ticketID
+// the way the ticket page's form does, and returns the answer's status.
+func (c *Client) Attach(t testing.TB, ticketID, name string, data []byte, barcode, format string) int {
+	t.Helper()
+	resp := c.Do(t, http.MethodGet, "/tickets/"+ticketID, nil) // the form's page, and its CSRF cookie
+	resp.Body.Close()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	require.NoError(t, w.WriteField("_csrf", c.csrf()))
+	if name != "" {
+		part, err := w.CreateFormFile("file", name)
+		require.NoError(t, err)
+		_, err = part.Write(data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.WriteField("barcode", barcode))
+	require.NoError(t, w.WriteField("format", format))
+	require.NoError(t, w.Close())
+	req, err := http.NewRequest(http.MethodPost, c.base+"/tickets/"+ticketID+"/attachment", &body)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	resp = c.Request(t, req)
+	resp.Body.Close()
+	return resp.StatusCode
 }
