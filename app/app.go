@@ -265,6 +265,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	expiration.Subscribe(a.Bus.Consumers(expirationDB), a.Expiration)
 	payments.Subscribe(a.Bus.Consumers(paymentsDB), a.Payments)
 	delivery.Subscribe(a.Bus.Consumers(deliveryDB), a.Delivery)
+	// Who bought what is read at download time; a payment never waits
+	// for it. (Its copy of the sellers is awaited: a seller attaches the
+	// ticket right after listing it.)
+	a.Bus.Consumers(deliveryDB).InBackground("orders")
 	mail.Subscribe(a.Bus.Consumers(mailDB), a.Mail)
 	a.Bus.Consumers(mailDB).InBackground() // a purchase never waits for its mail
 

@@ -41,6 +41,8 @@ func TestMetrics(t *testing.T) {
 		`ticketing_consumer_lag{consumer="tickets",source="orders"} 0`,
 		`ticketing_consumer_errors_total{consumer="tickets",source="orders"} 0`,
 		`ticketing_sweep_duration_seconds`,
+		`ticketing_mail_pending 0`,
+		`ticketing_mail_oldest_pending_seconds 0`,
 		`go_goroutines`,
 	} {
 		assert.Contains(t, body, want)

@@ -48,7 +48,11 @@ func TestScreenshots(t *testing.T) {
 	orderID := s.Buyer.Order(t, reserved)
 	onSale := s.Seller.Sell(t, "Nils Frahm, balcony", 45)
 	sold := s.Seller.Sell(t, "Björk, floor", 120.5)
-	require.Equal(t, 201, s.Buyer.JSON(t, "POST", "/api/payments", map[string]string{"orderId": s.Buyer.Order(t, sold), "token": "tok_visa"}, nil))
+	s.Settle(t)
+	require.Equal(t, 303, s.Seller.Attach(t, sold, "ticket.pdf", []byte("%PDF-1.4\n%%EOF\n"), "", ""))
+	s.Settle(t)
+	paidOrder := s.Buyer.Order(t, sold)
+	require.Equal(t, 201, s.Buyer.JSON(t, "POST", "/api/payments", map[string]string{"orderId": paidOrder, "token": "tok_visa"}, nil))
 	s.Settle(t)
 	for _, js := range []bool{true, false} {
 		for _, width := range []int{1280, 390} {
@@ -67,6 +71,7 @@ func TestScreenshots(t *testing.T) {
 			require.NoError(t, chromedp.Do(tab,
 				chromedp.Navigate(s.URL+"/orders/"+orderID), waitText("#order-status", "reserved for you"), shot(t, name("order")),
 				chromedp.Navigate(s.URL+"/orders"), chromedp.WaitVisible("main"), shot(t, name("orders")),
+				chromedp.Navigate(s.URL+"/orders/"+paidOrder), waitText("#order-status", "Download your ticket"), shot(t, name("order-paid")),
 				chromedp.Navigate(s.URL+"/mailbox"), chromedp.WaitVisible("main"), shot(t, name("mailbox")),
 				chromedp.Navigate(s.URL+"/tickets/"+sold), waitText("main .badge", "Sold"), shot(t, name("ticket-sold-to-you")),
 				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("main"), shot(t, name("ticket-on-sale")),
@@ -77,6 +82,7 @@ func TestScreenshots(t *testing.T) {
 			require.NoError(t, chromedp.Do(seller, signInInBrowser(s.URL, "/auth/signin", "seller@example.com")...))
 			require.NoError(t, chromedp.Do(seller,
 				chromedp.Navigate(s.URL+"/sell"), chromedp.WaitVisible("#dashboard"), shot(t, name("dashboard")),
+				chromedp.Navigate(s.URL+"/tickets/"+onSale), chromedp.WaitVisible("#attachment-form"), shot(t, name("ticket-seller")),
 				chromedp.Navigate(s.URL+"/tickets/"+reserved+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit-reserved")),
 				chromedp.Navigate(s.URL+"/tickets/"+onSale+"/edit"), chromedp.WaitVisible("#ticket-form"), shot(t, name("edit")),
 				chromedp.Navigate(s.URL+"/tickets/new?show=none"), chromedp.WaitVisible("#ticket-form"), shot(t, name("new")),

@@ -125,7 +125,7 @@ func (b *Bus) loopsOf(source string, background bool) []*loop {
 	for _, c := range b.allConsumers() {
 		c.mu.Lock()
 		_, consumes := c.handlers[source]
-		awaited := background || !c.background
+		awaited := background || !c.background[""] && !c.background[source]
 		c.mu.Unlock()
 		if !consumes || !awaited {
 			continue

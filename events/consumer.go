@@ -24,19 +24,29 @@ type Consumers struct {
 	handlers map[string]map[string]Handler      // source → type → handler
 	payloads map[string]map[string]reflect.Type // source → type → declared payload (Handle[T])
 	loops    map[string]*loop                   // source → loop
-	// background consumers are not waited for by read-your-writes
-	// (Settle): nothing a response shows depends on them.
-	background bool
+	// background are the sources (all, with "") whose events these
+	// consumers apply without read-your-writes (Settle) waiting for them.
+	background map[string]bool
 }
 
 // InBackground says nothing a response shows depends on these consumers
-// (the mail module's: a message is sent after the purchase, never as part
-// of it), so a request's answer does not wait for them to apply its
-// events. WaitIdle still does.
-func (c *Consumers) InBackground() {
+// applying the named sources' events (every source when none is named):
+// the mail module's (a message is sent after the purchase, never as part
+// of it), the delivery module's copy of the orders (read at download
+// time, long after). A request's answer does not wait for them; WaitIdle
+// still does.
+func (c *Consumers) InBackground(sources ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.background = true
+	if c.background == nil {
+		c.background = map[string]bool{}
+	}
+	if len(sources) == 0 {
+		c.background[""] = true
+	}
+	for _, s := range sources {
+		c.background[s] = true
+	}
 }
 
 // Handle registers h for events of type typ from the log named source. Call

@@ -4,8 +4,8 @@
 // 5 MB, kept out of the listings' file so the lists stay small and fast)
 // and its rule is its own: only the buyer of a complete order, or the
 // seller, may have the ticket. It learns each ticket's seller from the
-// tickets module's ticket:created, and each order's buyer and state from
-// the orders module's events; it publishes ticket:delivered when a ticket
+// tickets module's ticket:created, and each sale's buyer from the orders
+// module's order:completed; it publishes ticket:delivered when a ticket
 // is attached, so the lists can say "Instant download", the order page can
 // offer it, and the buyer can be mailed.
 package delivery

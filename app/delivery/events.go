@@ -14,37 +14,27 @@ type (
 		ID     string `json:"id"`
 		UserID string `json:"userId"`
 	}
-	// orderCreated is the orders module's order:created.
-	orderCreated struct {
+	// orderCompleted is the orders module's order:completed: the only
+	// order that gives its buyer the ticket (a complete order is never
+	// cancelled, and a refunded one never completed).
+	orderCompleted struct {
 		ID     string `json:"id"`
 		UserID string `json:"userId"`
 		Ticket struct {
 			ID string `json:"id"`
 		} `json:"ticket"`
 	}
-	// orderChanged is the orders module's order:completed,
-	// order:cancelled and order:refunded.
-	orderChanged struct {
-		ID string `json:"id"`
-	}
 )
 
-// Subscribe registers the handlers: each ticket's seller, each order's
-// buyer and state.
+// Subscribe registers the handlers: each ticket's seller, each sale's
+// buyer.
 func Subscribe(c *events.Consumers, s *Store) {
 	events.Handle(c, "tickets", "ticket:created", func(ctx context.Context, tx *db.Tx, e events.Event, t ticketCreated) error {
 		return s.addTicket(ctx, tx, t.ID, t.UserID)
 	})
-	events.Handle(c, "orders", "order:created", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCreated) error {
-		return s.addOrder(ctx, tx, o.ID, o.Ticket.ID, o.UserID)
-	})
-	events.Handle(c, "orders", "order:completed", func(ctx context.Context, tx *db.Tx, e events.Event, o orderChanged) error {
-		return s.setStatus(ctx, tx, o.ID, "complete")
-	})
-	events.Handle(c, "orders", "order:cancelled", func(ctx context.Context, tx *db.Tx, e events.Event, o orderChanged) error {
-		return s.setStatus(ctx, tx, o.ID, "cancelled")
-	})
-	events.Handle(c, "orders", "order:refunded", func(ctx context.Context, tx *db.Tx, e events.Event, o orderChanged) error {
-		return s.markRefunded(ctx, tx, o.ID)
+	// Only completions: every reservation is not this module's business
+	// (and a flash sale would pay for it).
+	events.Handle(c, "orders", "order:completed", func(ctx context.Context, tx *db.Tx, e events.Event, o orderCompleted) error {
+		return s.addSale(ctx, tx, o.ID, o.Ticket.ID, o.UserID)
 	})
 }

@@ -39,18 +39,9 @@ func (s *Store) addTicket(ctx context.Context, tx *db.Tx, id, seller string) err
 	return err
 }
 
-func (s *Store) addOrder(ctx context.Context, tx *db.Tx, id, ticket, buyer string) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, ticket_id, buyer_id, status) VALUES (?, ?, ?, 'created') ON CONFLICT (id) DO NOTHING", id, ticket, buyer)
-	return err
-}
-
-func (s *Store) setStatus(ctx context.Context, tx *db.Tx, id, status string) error {
-	_, err := tx.ExecContext(ctx, "UPDATE orders SET status = ? WHERE id = ?", status, id)
-	return err
-}
-
-func (s *Store) markRefunded(ctx context.Context, tx *db.Tx, id string) error {
-	_, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = 1 WHERE id = ?", id)
+// addSale records a complete order: its buyer may have the ticket.
+func (s *Store) addSale(ctx context.Context, tx *db.Tx, id, ticket, buyer string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, ticket_id, buyer_id, status) VALUES (?, ?, ?, 'complete') ON CONFLICT (id) DO NOTHING", id, ticket, buyer)
 	return err
 }
 

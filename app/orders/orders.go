@@ -160,6 +160,7 @@ type orderCreated struct {
 // order:refunded.
 type orderChanged struct {
 	ID      string    `json:"id"`
+	UserID  string    `json:"userId"` // the buyer
 	Version int64     `json:"version"`
 	Ticket  ticketRef `json:"ticket"`
 }

@@ -270,7 +270,7 @@ func (s *Store) setStatus(ctx context.Context, tx *db.Tx, o *Order, status Statu
 	if err != nil {
 		return fmt.Errorf("set order %s %s: %w", o.ID, status, err)
 	}
-	_, err = s.log.Append(ctx, tx, event, o.ID, o.Version, orderChanged{ID: o.ID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
+	_, err = s.log.Append(ctx, tx, event, o.ID, o.Version, orderChanged{ID: o.ID, UserID: o.UserID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
 	return err
 }
 
@@ -411,6 +411,6 @@ func (s *Store) markRefunded(ctx context.Context, tx *db.Tx, id string) error {
 		o.Version, db.Timestamp(o.UpdatedAt), o.ID); err != nil {
 		return fmt.Errorf("mark order %s refunded: %w", id, err)
 	}
-	_, err = s.log.Append(ctx, tx, eventOrderRefunded, o.ID, o.Version, orderChanged{ID: o.ID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
+	_, err = s.log.Append(ctx, tx, eventOrderRefunded, o.ID, o.Version, orderChanged{ID: o.ID, UserID: o.UserID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
 	return err
 }

@@ -1,7 +1,9 @@
 -- The ticket itself, as the seller hands it over: a file (PDF, PNG or
 -- JPEG, up to 5 MB, kept here so it rides the same backups as the rest)
 -- or a barcode's value and format. Who may have it is learnt from events:
--- each ticket's seller (tickets), each order's buyer and state (orders).
+-- each ticket's seller (tickets), each complete order's buyer (orders:
+-- only a complete order gives the ticket; none is ever cancelled or
+-- refunded after).
 CREATE TABLE tickets (
   id        TEXT PRIMARY KEY,
   seller_id TEXT NOT NULL
