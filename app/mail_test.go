@@ -258,7 +258,6 @@ func TestReminderBeforeTheDeadline(t *testing.T) {
 // remindIn is a reservation window whose reminder falls due after d.
 func remindIn(d time.Duration) time.Duration { return 5*time.Minute + d }
 
-
 // A payment that arrives after its reservation was cancelled is refunded,
 // and the buyer is mailed so.
 func TestRefundMail(t *testing.T) {
