@@ -68,3 +68,24 @@ func (s *Shop) Settle(t testing.TB) {
 	}
 	CheckInvariants(t, s.App, time.Now().Add(-time.Second))
 }
+
+// PayTooLate has the buyer go to the checkout of order, then the order
+// cancelled, then the checkout's payment arrive (through the webhook, as
+// the test checkout signs it): a late payment, which is refunded. It
+// returns once every module has applied it.
+func (s *Shop) PayTooLate(t testing.TB, order string) {
+	t.Helper()
+	ctx := context.Background()
+	resp := s.Buyer.Form(t, "/orders/"+order+"/pay", nil) // to the checkout
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	sess, _, err := s.App.Payments.OpenSession(ctx, order)
+	require.NoError(t, err)
+	info, err := s.App.Payments.SessionByID(ctx, sess.ID)
+	require.NoError(t, err)
+	_, err = s.App.Orders.Cancel(ctx, order, s.BuyerUser.ID)
+	require.NoError(t, err)
+	payload, header := s.App.Webhook.TestEvent(info)
+	require.NoError(t, s.App.Webhook.Handle(ctx, payload, header))
+	s.Settle(t)
+}
