@@ -151,7 +151,13 @@ func TestTicketOwedThenDelivered(t *testing.T) {
 	assert.Contains(t, doc.Find("#ticket-owed").Text(), "The seller has been asked to send the ticket")
 	mp.WaitFor(t, 3) // receipt, sold, owed
 
+	_, doc = s.Buyer.Get(t, "/orders/"+order)
+	stream := doc.Find("#order").AttrOr("sse-connect", "")
+	require.NotEmpty(t, stream, "a paid order still owed its ticket follows changes")
+	live := s.Buyer.Stream(t, stream, "")
 	require.Equal(t, http.StatusSeeOther, s.Seller.Attach(t, id, "ticket.pdf", pdf, "", ""), "a sold ticket still owed can be attached")
+	e := apptest.Next(t, live)
+	assert.Contains(t, e.Data, `href="/tickets/`+id+`/attachment"`, "an open order page gets the download, live")
 	s.Settle(t)
 	msgs := mp.WaitFor(t, 4)
 	var ready *apptest.MailpitMessage

@@ -98,8 +98,9 @@ func (o Order) Cancellable() bool { return o.Status != Complete && o.Status != C
 func (o Order) RanOut() bool { return o.Status == Cancelled && !o.UpdatedAt.Before(o.ExpiresAt) }
 
 // Changing reports whether the order page should follow changes: anything but
-// a completed order can still change (a cancelled one, to refunded).
-func (o Order) Changing() bool { return o.Status != Complete }
+// a completed order can still change (a cancelled one, to refunded), and a
+// completed one until its ticket can be downloaded.
+func (o Order) Changing() bool { return o.Status != Complete || !o.Ticket.Delivered }
 
 // StreamKey names the order's visible state, for its live stream.
 func (o Order) StreamKey() string {
@@ -137,6 +138,10 @@ const (
 	// eventOrderRefunded says a payment for the order was given back (it
 	// raced the order's end); the status stays what it was.
 	eventOrderRefunded = "order:refunded"
+	// eventOrderTicketReady says the ticket of a complete order can be
+	// downloaded now (its seller attached it after the sale): the order
+	// page, which follows this log, offers it at once.
+	eventOrderTicketReady = "order:ticket-ready"
 )
 
 // ticketRef is how order events name their ticket.

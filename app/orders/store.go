@@ -29,7 +29,7 @@ func NewStore(d *db.DB, log *events.Log, ttl time.Duration, logger *slog.Logger)
 		logger = slog.Default()
 	}
 	events.Publishes[orderCreated](log, eventOrderCreated)
-	for _, typ := range []string{eventOrderCancelled, eventOrderCompleted, eventOrderRefunded} {
+	for _, typ := range []string{eventOrderCancelled, eventOrderCompleted, eventOrderRefunded, eventOrderTicketReady} {
 		events.Publishes[orderChanged](log, typ)
 	}
 	return &Store{db: d, log: log, ttl: ttl, Now: time.Now, logger: logger}
@@ -360,9 +360,29 @@ func (s *Store) applyTicket(ctx context.Context, tx *db.Tx, t Ticket) error {
 }
 
 // delivered records that the ticket's seller attached it
-// (ticket:delivered).
+// (ticket:delivered); when it had sold already, its order's page is told
+// (order:ticket-ready).
 func (s *Store) delivered(ctx context.Context, tx *db.Tx, ticketID string) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO delivered (ticket_id) VALUES (?) ON CONFLICT DO NOTHING", ticketID)
+	res, err := tx.ExecContext(ctx, "INSERT INTO delivered (ticket_id) VALUES (?) ON CONFLICT DO NOTHING", ticketID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // replaced before the sale, or a replay
+	}
+	var id string
+	err = tx.QueryRowContext(ctx, "SELECT id FROM orders WHERE ticket_id = ? AND status = ?", ticketID, Complete).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sale of ticket %s: %w", ticketID, err)
+	}
+	o, err := findOrder(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.log.Append(ctx, tx, eventOrderTicketReady, o.ID, o.Version, orderChanged{ID: o.ID, UserID: o.UserID, Version: o.Version, Ticket: ticketRef{ID: o.Ticket.ID}})
 	return err
 }
 
