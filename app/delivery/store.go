@@ -41,14 +41,14 @@ func (s *Store) addTicket(ctx context.Context, tx *db.Tx, id, seller string) err
 
 // addSale records a complete order: its buyer may have the ticket.
 func (s *Store) addSale(ctx context.Context, tx *db.Tx, id, ticket, buyer string) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO orders (id, ticket_id, buyer_id, status) VALUES (?, ?, ?, 'complete') ON CONFLICT (id) DO NOTHING", id, ticket, buyer)
+	_, err := tx.ExecContext(ctx, "INSERT INTO sales (order_id, ticket_id, buyer_id) VALUES (?, ?, ?) ON CONFLICT (order_id) DO NOTHING", id, ticket, buyer)
 	return err
 }
 
 // sold reports whether an order for the ticket completed.
 func sold(ctx context.Context, q db.Querier, ticketID string) (bool, error) {
 	var ok bool
-	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM orders WHERE ticket_id = ? AND status = 'complete')", ticketID).Scan(&ok)
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sales WHERE ticket_id = ?)", ticketID).Scan(&ok)
 	return ok, err
 }
 
@@ -121,11 +121,11 @@ func (s *Store) Attach(ctx context.Context, userID string, a Attachment) (Attach
 }
 
 // mayHave reports whether userID may have the ticket: its seller, or the
-// buyer of a complete order for it that was not refunded.
+// buyer of a complete order for it.
 func mayHave(ctx context.Context, q db.Querier, userID, ticketID string) (bool, error) {
 	var ok bool
 	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ?1 AND seller_id = ?2)
-		OR EXISTS (SELECT 1 FROM orders WHERE ticket_id = ?1 AND buyer_id = ?2 AND status = 'complete' AND refunded = 0)`, ticketID, userID).Scan(&ok)
+		OR EXISTS (SELECT 1 FROM sales WHERE ticket_id = ?1 AND buyer_id = ?2)`, ticketID, userID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("who may have ticket %s: %w", ticketID, err)
 	}
@@ -142,8 +142,11 @@ func (s *Store) Download(ctx context.Context, userID, ticketID string) (Attachme
 	var a Attachment
 	err := s.db.Tx(ctx, func(tx *db.Tx) error {
 		ok, err := mayHave(ctx, tx, userID, ticketID)
-		if err != nil || !ok {
-			return cmpErr(err, errNotFound)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotFound
 		}
 		var created string
 		err = tx.QueryRowContext(ctx, `SELECT ticket_id, kind, content_type, file_name, coalesce(data, x''), barcode, barcode_format, size, sha256, created_at
@@ -163,13 +166,6 @@ func (s *Store) Download(ctx context.Context, userID, ticketID string) (Attachme
 		return Attachment{}, err
 	}
 	return a, nil
-}
-
-func cmpErr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
 }
 
 // Downloads counts the recorded downloads of a ticket by a user.

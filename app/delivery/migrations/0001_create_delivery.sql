@@ -9,15 +9,15 @@ CREATE TABLE tickets (
   seller_id TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE orders (
-  id        TEXT    PRIMARY KEY,
-  ticket_id TEXT    NOT NULL,
-  buyer_id  TEXT    NOT NULL,
-  status    TEXT    NOT NULL,            -- created, complete, cancelled
-  refunded  INTEGER NOT NULL DEFAULT 0
+-- The sales: complete orders, the only ones that give their buyer the
+-- ticket.
+CREATE TABLE sales (
+  order_id  TEXT PRIMARY KEY,
+  ticket_id TEXT NOT NULL,
+  buyer_id  TEXT NOT NULL
 ) STRICT;
 
-CREATE INDEX orders_by_ticket ON orders (ticket_id);
+CREATE INDEX sales_by_ticket ON sales (ticket_id);
 
 CREATE TABLE attachments (
   ticket_id      TEXT    PRIMARY KEY,
