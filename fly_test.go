@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"ticketing/app"
 	"ticketing/app/apptest"
@@ -191,4 +192,42 @@ func TestDockerfileDataDirIsTheVolume(t *testing.T) {
 	assert.Regexp(t, `(?m)^ENV .*\bDATA_DIR=`+regexp.QuoteMeta(fly.Mounts[0].Destination)+`(\s|$)`, string(b))
 	assert.Regexp(t, `(?m)^ENTRYPOINT \["/usr/local/bin/entrypoint"\]`, string(b))
 	assert.Contains(t, string(b), "COPY deploy/entrypoint.sh /usr/local/bin/entrypoint")
+}
+
+// The cluster image: its DATA_DIR is LiteFS's mount, its LiteFS version the
+// one CI tests, and its litefs.yml runs the server with no LiteFS proxy
+// (the server forwards writes itself) and only primary-region candidates.
+func TestLiteFSDeployment(t *testing.T) {
+	var cfg struct {
+		FUSE struct {
+			Dir        string `yaml:"dir"`
+			AllowOther bool   `yaml:"allow-other"`
+		} `yaml:"fuse"`
+		Lease struct {
+			Type      string `yaml:"type"`
+			Candidate string `yaml:"candidate"`
+			Hostname  string `yaml:"hostname"`
+		} `yaml:"lease"`
+		Proxy map[string]any      `yaml:"proxy"`
+		Exec  []map[string]string `yaml:"exec"`
+	}
+	raw, err := os.ReadFile("deploy/litefs.yml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &cfg))
+	assert.Equal(t, "consul", cfg.Lease.Type)
+	assert.Equal(t, "${FLY_REGION == PRIMARY_REGION}", cfg.Lease.Candidate)
+	assert.Equal(t, "${FLY_MACHINE_ID}", cfg.Lease.Hostname, "fly-replay names the primary by machine id")
+	assert.True(t, cfg.FUSE.AllowOther, "the server runs as another user than LiteFS")
+	assert.Nil(t, cfg.Proxy)
+	require.Len(t, cfg.Exec, 1)
+	assert.Contains(t, cfg.Exec[0]["cmd"], "/usr/local/bin/ticketing")
+
+	docker, err := os.ReadFile("Dockerfile.litefs")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^ENV .*\bDATA_DIR=`+regexp.QuoteMeta(cfg.FUSE.Dir)+`(\s|$)`, string(docker))
+	assert.Regexp(t, `(?m)^ENV .*\bLITEFS=on\b`, string(docker))
+	ci, err := os.ReadFile(".ci/run")
+	require.NoError(t, err)
+	pin := regexp.MustCompile(`github.com/superfly/litefs/cmd/litefs@v[0-9.]+`)
+	assert.Equal(t, pin.FindString(string(ci)), pin.FindString(string(docker)), "the image ships the LiteFS that CI tests")
 }

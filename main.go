@@ -24,6 +24,7 @@ import (
 
 	"ticketing/app"
 	"ticketing/app/auth"
+	"ticketing/app/cluster"
 	"ticketing/app/mail"
 	"ticketing/db"
 )
@@ -75,6 +76,22 @@ type config struct {
 	ReplicaSyncInterval time.Duration
 
 	Limits auth.Limits
+
+	// LiteFS runs the process as a node of a LiteFS cluster (LITEFS=on):
+	// DATA_DIR is the LiteFS mount.
+	LiteFS bool
+	// LiteFSPrimaryURL is where a replica proxies a write: a URL with
+	// {host} for the primary's lease hostname (LITEFS_PRIMARY_URL).
+	LiteFSPrimaryURL string
+	// LiteFSForward is how a replica hands a write on: fly-replay (the
+	// default on Fly) or proxy (LITEFS_FORWARD).
+	LiteFSForward string
+	// LiteFSMaxLag bounds a read's wait for the reader's last write on a
+	// replica (LITEFS_MAX_LAG).
+	LiteFSMaxLag time.Duration
+	// LitestreamStateDir is where Litestream keeps its state of each file
+	// on a LiteFS node (LITESTREAM_STATE_DIR).
+	LitestreamStateDir string
 }
 
 // loadConfig reads the environment (DESIGN.md "Configuration"). A value that
@@ -111,6 +128,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("SMTP_URL", &cfg.SMTPURL)
 	str("MAIL_FROM", &cfg.MailFrom)
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	cfg.LiteFSPrimaryURL = "http://{host}"
+	if app := getenv("FLY_APP_NAME"); app != "" {
+		// Fly's private network: the lease hostname is the machine id.
+		cfg.LiteFSPrimaryURL = "http://{host}.vm." + app + ".internal:" + portOf(cfg.Addr)
+		cfg.LiteFSForward = "fly-replay"
+	}
+	cfg.LiteFSMaxLag = 2 * time.Second
+	cfg.LitestreamStateDir = "/var/lib/litefs/litestream"
+	str("LITEFS_PRIMARY_URL", &cfg.LiteFSPrimaryURL)
+	str("LITEFS_FORWARD", &cfg.LiteFSForward)
+	str("LITESTREAM_STATE_DIR", &cfg.LitestreamStateDir)
 
 	var errs []error
 	dur := func(name string, dst *time.Duration) {
@@ -151,6 +179,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 	dur("RESERVATION_TTL", &cfg.ReservationTTL)
 	dur("SWEEP_INTERVAL", &cfg.SweepInterval)
 	dur("LITESTREAM_SYNC_INTERVAL", &cfg.ReplicaSyncInterval)
+	dur("LITEFS_MAX_LAG", &cfg.LiteFSMaxLag)
+	switch v := strings.TrimSpace(getenv("LITEFS")); v {
+	case "", "off":
+	case "on":
+		cfg.LiteFS = true
+		if cfg.SessionSecret == "" {
+			errs = append(errs, errors.New("LITEFS=on needs SESSION_SECRET: every node must sign sessions with the same key"))
+		}
+		if !strings.Contains(cfg.LiteFSPrimaryURL, "{host}") {
+			errs = append(errs, fmt.Errorf("LITEFS_PRIMARY_URL=%q: want a URL with {host} for the primary's lease hostname, such as http://{host}:8080", cfg.LiteFSPrimaryURL))
+		}
+		switch cfg.LiteFSForward {
+		case "", "proxy", "fly-replay":
+		default:
+			errs = append(errs, fmt.Errorf("LITEFS_FORWARD=%q: want proxy or fly-replay", cfg.LiteFSForward))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("LITEFS=%q: want on or off", v))
+	}
 
 	switch env := getenv("APP_ENV"); env {
 	case "", "development", "test":
@@ -273,11 +320,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return integrityCheck(ctx, cfg.DataDir, stdout)
 	}
 
-	unlock, err := db.Lock(cfg.DataDir)
-	if err != nil {
-		return err
+	if !cfg.LiteFS {
+		// On a LiteFS mount the lease is what keeps one writer.
+		unlock, err := db.Lock(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	var replication *db.Replication
 	if cfg.ReplicaURL == "" {
 		logger.Info("replication off: LITESTREAM_REPLICA_URL is not set, so the data lives only in DATA_DIR")
@@ -285,8 +335,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration: %w", err)
 	} else {
 		replication.SyncInterval = cfg.ReplicaSyncInterval
+		if cfg.LiteFS {
+			replication.MetaDir = cfg.LitestreamStateDir
+		}
 	}
 	if len(args) > 1 && args[1] == "restore" {
+		if cfg.LiteFS {
+			return errors.New("restore: a LiteFS mount cannot take restored files: restore into a plain DATA_DIR " +
+				"(LITEFS=off), then `litefs import` each file on the primary (README, Scaling out)")
+		}
 		return restore(ctx, cfg.DataDir, replication, args[2:], logger, stdout)
 	}
 	secret, err := sessionSecret(cfg)
@@ -317,6 +374,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TrustedProxyHeader:  cfg.TrustedProxyHeader,
 		Limits:              cfg.Limits,
 		Replication:         replication,
+		Cluster:             clusterConfig(cfg, logger),
 	})
 	if err != nil {
 		return err
@@ -391,6 +449,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// clusterConfig is the node's cluster configuration, nil off LiteFS.
+func clusterConfig(cfg config, logger *slog.Logger) *cluster.Config {
+	if !cfg.LiteFS {
+		return nil
+	}
+	return &cluster.Config{
+		Mount:          db.LiteFS{Dir: cfg.DataDir},
+		FlyReplay:      cfg.LiteFSForward == "fly-replay",
+		PrimaryURL:     func(host string) string { return strings.ReplaceAll(cfg.LiteFSPrimaryURL, "{host}", host) },
+		ClientIPHeader: cfg.TrustedProxyHeader,
+		MaxLag:         cfg.LiteFSMaxLag,
+		Logger:         logger,
+	}
+}
+
+// portOf is addr's port ("8080" of ":8080").
+func portOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return "8080"
+	}
+	return port
 }
 
 // integrityCheck runs SQLite's full integrity_check on every module file and

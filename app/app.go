@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"ticketing/app/auth"
+	"ticketing/app/cluster"
 	"ticketing/app/delivery"
 	"ticketing/app/expiration"
 	"ticketing/app/mail"
@@ -71,6 +72,11 @@ type Config struct {
 	// Replication, when set, restores missing files and streams every file
 	// to object storage (LITESTREAM_REPLICA_URL).
 	Replication *db.Replication
+	// Cluster, when set, runs the process as a node of a LiteFS cluster
+	// (LITEFS=on): DataDir is the LiteFS mount, the work that writes and
+	// Replication run only while the node is the primary, and a replica
+	// hands writes to the primary. Its Files are set to Modules.
+	Cluster *cluster.Config
 }
 
 // Modules are the module files, in the order they are opened.
@@ -104,6 +110,11 @@ type App struct {
 	Payments   *payments.Store
 	Webhook    *payments.Webhook
 	limiter    *auth.Limiter
+	// Node is this process in a LiteFS cluster; nil on one machine.
+	Node *cluster.Node
+
+	leadMu   sync.Mutex
+	stopLead func() // set while the background work that writes runs
 
 	handler   http.Handler
 	internal  http.Handler
@@ -196,6 +207,58 @@ func (a *App) prepareFiles(ctx context.Context) error {
 	return r.Start(ctx, files)
 }
 
+// openFiles opens every module file, applying its migrations.
+func (a *App) openFiles(ctx context.Context) error {
+	schemas := map[string]db.Migrations{
+		"auth": auth.Migrations(), "tickets": tickets.Migrations(), "orders": orders.Migrations(),
+		"expiration": expiration.Migrations(), "payments": payments.Migrations(), "mail": mail.Migrations(),
+		"delivery": delivery.Migrations(),
+	}
+	for _, name := range Modules {
+		d, err := db.Open(ctx, a.cfg.DataDir, name, events.Migrations(), schemas[name])
+		if err != nil {
+			return err
+		}
+		a.DBs = append(a.DBs, d)
+	}
+	return nil
+}
+
+// openReplicated opens the module files on a LiteFS mount. The primary
+// creates and migrates them; a replica can only read, so it waits until
+// the primary's files have reached it with every migration this build
+// knows (on a new cluster, or when the primary runs an older build), and
+// says so every few seconds. A file that is not right is LiteFS's to
+// repair from the primary, not restored here.
+func (a *App) openReplicated(ctx context.Context) error {
+	mount := db.LiteFS{Dir: a.cfg.DataDir}
+	if !mount.Mounted() {
+		return fmt.Errorf("LITEFS=on but %s is not a LiteFS mount (no .lag file): start the app under `litefs mount` (see litefs.yml), with DATA_DIR its fuse.dir", a.cfg.DataDir)
+	}
+	for attempt := 0; ; attempt++ {
+		err := a.openFiles(ctx)
+		if err == nil {
+			return nil
+		}
+		for _, d := range a.DBs {
+			d.Close()
+		}
+		a.DBs = nil
+		leading, primary, perr := mount.Role()
+		if perr != nil || leading {
+			return errors.Join(err, perr) // the primary's own files: a real error
+		}
+		if attempt%10 == 0 {
+			a.logger.Info("cluster: waiting for the primary's files to reach this replica", "primary", primary, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the module files from the primary %s: %w", primary, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // Open opens every module's file, applies migrations and wires the modules'
 // events. Nothing runs in the background until Start.
 func Open(ctx context.Context, cfg Config) (_ *App, err error) {
@@ -210,21 +273,23 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}()
 
-	if err := a.prepareFiles(ctx); err != nil {
-		return nil, err
-	}
-
-	schemas := map[string]db.Migrations{
-		"auth": auth.Migrations(), "tickets": tickets.Migrations(), "orders": orders.Migrations(),
-		"expiration": expiration.Migrations(), "payments": payments.Migrations(), "mail": mail.Migrations(),
-		"delivery": delivery.Migrations(),
-	}
-	for _, name := range Modules {
-		d, err := db.Open(ctx, cfg.DataDir, name, events.Migrations(), schemas[name])
-		if err != nil {
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		cc.Files = Modules
+		if cc.Logger == nil {
+			cc.Logger = logger
+		}
+		a.Node = cluster.New(cc)
+		if err := a.openReplicated(ctx); err != nil {
 			return nil, err
 		}
-		a.DBs = append(a.DBs, d)
+	} else {
+		if err := a.prepareFiles(ctx); err != nil {
+			return nil, err
+		}
+		if err := a.openFiles(ctx); err != nil {
+			return nil, err
+		}
 	}
 	authDB, ticketsDB, ordersDB := a.DB("auth"), a.DB("tickets"), a.DB("orders")
 	expirationDB, paymentsDB, mailDB, deliveryDB := a.DB("expiration"), a.DB("payments"), a.DB("mail"), a.DB("delivery")
@@ -297,21 +362,40 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 
 // Start runs the consumers, the expiration sweeper and the payments worker
 // until ctx ends or Close. The sweeper's first run is immediate, so
-// deadlines that passed while the process was down are swept at once.
+// deadlines that passed while the process was down are swept at once. In
+// a cluster they run only while this node is the primary: Start returns
+// once the node knows its role, and the work follows the lease from then
+// on.
 func (a *App) Start(ctx context.Context) error {
-	if err := a.Bus.Start(ctx); err != nil {
-		return fmt.Errorf("start consumers: %w", err)
-	}
-	a.Sweeper.Start()
 	bg, stop := context.WithCancel(ctx)
 	a.stopBG = stop
-	a.bg.Go(func() { a.Payments.Run(bg) })
-	a.bg.Go(func() { a.Mail.Run(bg) })
 	switch {
 	case a.Payments.Gateway().Test() && a.cfg.Production:
 		a.logger.Warn("payments in TEST MODE in production (PAYMENTS=test): orders are paid by the built-in test checkout, and no money is taken")
 	case a.Payments.Gateway().Test():
 		a.logger.Info("payments in TEST MODE: no Stripe keys, the built-in test checkout stands in for Stripe")
+	}
+	if a.Node != nil {
+		a.bg.Go(func() {
+			a.Node.Run(bg, cluster.Hooks{
+				Lead:    func() error { return a.lead(bg) },
+				Follow:  a.follow,
+				Changed: func(name string) { a.changed(bg, name) },
+			})
+		})
+		for {
+			if _, _, known := a.Node.Role(); known {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	if err := a.lead(bg); err != nil {
+		return err
 	}
 	if a.Restored {
 		// A restore can lose the last second of writes, a webhook we
@@ -325,6 +409,119 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lead starts the background work that writes: the consumers, the
+// sweeper, the payments worker, the mail sender, and in a cluster the
+// backups (on one machine those start before the files open, in
+// prepareFiles). In a cluster the node may have been a replica until now:
+// the files are migrated to this build and read again first, since what
+// the process remembered of them was written by another node.
+func (a *App) lead(ctx context.Context) error {
+	a.leadMu.Lock()
+	defer a.leadMu.Unlock()
+	if a.stopLead != nil {
+		return nil
+	}
+	if a.Node != nil {
+		for _, d := range a.DBs {
+			if err := d.Migrate(ctx); err != nil {
+				return err
+			}
+		}
+		if err := a.refresh(ctx); err != nil {
+			return err
+		}
+		// LiteFS ships each file on its own: the old primary's last
+		// commits can reach this node in one file and not another.
+		gaps, err := a.Bus.CloseGaps(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range gaps {
+			a.logger.Error("cluster: the old primary's last events of a module were lost in the failover, though another module had applied them; "+
+				"new events are numbered past them so none is skipped", "gap", g.String(), "lost_events", g.Position-g.Head)
+		}
+		if r := a.cfg.Replication; r != nil {
+			files := map[string]string{}
+			for _, d := range a.DBs {
+				files[d.Name] = d.Path
+			}
+			if err := r.Start(ctx, files); err != nil {
+				return fmt.Errorf("start backups: %w", err)
+			}
+		}
+	}
+	if err := a.Bus.Start(ctx); err != nil {
+		return fmt.Errorf("start consumers: %w", err)
+	}
+	a.Sweeper.Start()
+	work, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Payments.Run(work) })
+	wg.Go(func() { a.Mail.Run(work) })
+	a.stopLead = func() {
+		stop()
+		wg.Wait()
+		if err := a.Sweeper.Stop(); err != nil {
+			a.logger.Warn("stop sweeper", "err", err)
+		}
+		a.Bus.Stop()
+	}
+	return nil
+}
+
+// follow stops what lead started; in a cluster, the backups too (the
+// next primary's own take over), and the files are read again.
+func (a *App) follow() {
+	a.leadMu.Lock()
+	defer a.leadMu.Unlock()
+	if a.stopLead != nil {
+		a.stopLead()
+		a.stopLead = nil
+		if r := a.cfg.Replication; r != nil && a.Node != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			if err := r.Close(ctx); err != nil {
+				a.logger.Warn("stop backups", "err", err)
+			}
+			cancel()
+		}
+	}
+	if a.Node != nil {
+		if err := a.refresh(context.Background()); err != nil {
+			a.logger.Warn("cluster: reading the files again", "err", err)
+		}
+	}
+}
+
+// refresh makes the process forget what it remembers of every file.
+func (a *App) refresh(ctx context.Context) error {
+	for _, name := range Modules {
+		if err := a.Bus.Refresh(ctx, name); err != nil {
+			return err
+		}
+		a.forget(name)
+	}
+	return nil
+}
+
+// changed is a replica's answer to a commit arriving in file name: its
+// log wakes the live pages, and what a module keeps in memory from the
+// file is read again (a signed-out session must not live on here).
+func (a *App) changed(ctx context.Context, name string) {
+	if err := a.Bus.Refresh(ctx, name); err != nil {
+		a.logger.Warn("cluster: reading a changed file", "file", name, "err", err)
+	}
+	a.forget(name)
+}
+
+func (a *App) forget(name string) {
+	switch name {
+	case "auth":
+		a.Auth.ForgetSessions()
+	case "tickets":
+		a.Tickets.ForgetCities()
+	}
 }
 
 // ReconcileWindow is how far back reconciliation asks Stripe: longer than
@@ -361,14 +558,12 @@ func (a *App) Close() error {
 			a.stopBG()
 			a.bg.Wait()
 		}
-		if a.Sweeper != nil {
-			if err := a.Sweeper.Stop(); err != nil {
-				a.logger.Warn("stop sweeper", "err", err)
-			}
+		a.leadMu.Lock()
+		if a.stopLead != nil {
+			a.stopLead()
+			a.stopLead = nil
 		}
-		if a.Bus != nil {
-			a.Bus.Stop()
-		}
+		a.leadMu.Unlock()
 		var errs []error
 		if r := a.cfg.Replication; r != nil {
 			// Push the last writes out before the files close.

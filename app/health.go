@@ -21,9 +21,19 @@ type Health struct {
 	// Replication is each file's replica state; absent when replication
 	// is off.
 	Replication map[string]db.ReplicaStatus `json:"replication,omitempty"`
+	// Cluster is this node's place in a LiteFS cluster; absent on one
+	// machine.
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
 	// Mail is the outbox: messages waiting for SMTP, and how long the
 	// oldest has waited (an SMTP outage shows here; purchases go on).
 	Mail MailHealth `json:"mail"`
+}
+
+// ClusterHealth is a LiteFS node's role and how far each file has come.
+type ClusterHealth struct {
+	Role      string            `json:"role"`              // "primary" or "replica"
+	Primary   string            `json:"primary,omitempty"` // the primary's lease hostname, on a replica
+	Positions map[string]uint64 `json:"positions"`         // each file's LiteFS TXID here
 }
 
 // MailHealth is the outbox's state.
@@ -96,6 +106,14 @@ func (a *App) check(ctx context.Context) Health {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	h := Health{Status: "ok", Databases: map[string]string{}}
+	replica := false
+	if n := a.Node; n != nil {
+		leading, host, _ := n.Role()
+		h.Cluster = &ClusterHealth{Role: "primary", Primary: host, Positions: n.Current()}
+		if replica = !leading; replica {
+			h.Cluster.Role = "replica"
+		}
+	}
 	for _, d := range a.DBs {
 		if err := d.Ping(ctx); err != nil {
 			h.Databases[d.Name] = "error: " + err.Error()
@@ -103,7 +121,12 @@ func (a *App) check(ctx context.Context) Health {
 			continue
 		}
 		// A file that answers reads may still refuse writes (a full or
-		// read-only disk): the shop is down for buyers then.
+		// read-only disk): the shop is down for buyers then. A replica's
+		// files are written only by the primary.
+		if replica {
+			h.Databases[d.Name] = "ok (replica)"
+			continue
+		}
 		if err := d.ProbeWrite(ctx); err != nil {
 			h.Databases[d.Name] = "writes fail: " + err.Error()
 			h.Status = "degraded"

@@ -41,16 +41,30 @@ func NewServer(a *App) http.Handler {
 	}
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M", Skipper: upload}))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: delivery.UploadLimit, Skipper: func(c echo.Context) bool { return !upload(c) }}))
+	if a.Node != nil {
+		// A replica hands writes to the primary before anything here
+		// reads the request.
+		e.Use(a.Node.Forward(writingGETs...))
+	}
 	e.Use(web.BoundQuery)
 	e.Use(web.SecurityHeaders(a.cfg.BaseURL))
 	e.Use(a.Sessions.Middleware)
 	e.Use(web.NoStoreWhenSignedIn)
 	e.Use(web.CSRF(isHTTPS(a.cfg.BaseURL), a.Renderer))
 	e.Use(web.ReadYourWrites(a.Bus))
+	if a.Node != nil {
+		// Inside read-your-writes: the positions are read once the
+		// request's events have been applied everywhere.
+		e.Use(a.Node.Positions(writingGETs...))
+	}
 
 	routes(e, a)
 	return e
 }
+
+// writingGETs are the GET routes that write (by path suffix): signing out
+// by link, and a ticket's download, which is recorded.
+var writingGETs = []string{"/auth/signout", "/attachment"}
 
 // clientIP is where the client's address (for the rate limits and the
 // logs) comes from: the header the operator's proxy sets (Fly-Client-IP),

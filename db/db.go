@@ -36,6 +36,7 @@ type DB struct {
 	Path string
 
 	writer *sql.DB
+	sets   []Migrations
 	reader *sql.DB
 	// stmts caches prepared statements on the writer connection, by SQL
 	// text: parsing is a sixth of a reservation's CPU otherwise.
@@ -105,11 +106,25 @@ func Open(ctx context.Context, dir, name string, sets ...Migrations) (*DB, error
 	reader.SetConnMaxIdleTime(0)
 	d.reader = reader
 
+	d.sets = sets
 	if err := d.migrate(ctx, sets); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return d, nil
+}
+
+// Migrate applies the migrations Open was given that the file does not
+// have yet. Open does it; a node of a cluster calls it again when it
+// becomes the primary, since a replica's file is only ever migrated there.
+func (d *DB) Migrate(ctx context.Context) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	if err := d.migrate(ctx, d.sets); err != nil {
+		return fmt.Errorf("migrate %s: %w", d.Path, err)
+	}
+	return nil
 }
 
 // check turns the first connection's failures into messages an operator can

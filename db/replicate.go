@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -34,10 +35,15 @@ type Replication struct {
 	// loses, about twice it at worst (the two steps tick on their own).
 	// Zero is Litestream's default, 1s for each.
 	SyncInterval time.Duration
+	// MetaDir, when set, is where Litestream keeps its state of each file
+	// (by default a directory beside the file, which a LiteFS mount
+	// cannot hold).
+	MetaDir string
 
 	url    *url.URL
 	getenv func(string) string
 	logger *slog.Logger
+	mu     sync.Mutex
 	dbs    map[string]*litestream.DB
 	store  *litestream.Store
 }
@@ -197,36 +203,51 @@ func ForgetLocalState(path string) error {
 // before the app opens its own connections to them.
 func (r *Replication) Start(ctx context.Context, files map[string]string) error {
 	var dbs []*litestream.DB
+	opened := map[string]*litestream.DB{}
 	for name, path := range files {
 		c, err := r.client(ctx, name)
 		if err != nil {
 			return err
 		}
 		d := litestream.NewDB(path)
+		if r.MetaDir != "" {
+			// A LiteFS mount holds only databases: Litestream's own
+			// state goes beside it.
+			d.SetMetaPath(filepath.Join(r.MetaDir, "."+name+".db"+litestream.MetaDirSuffix))
+		}
 		d.Replica = litestream.NewReplicaWithClient(d, c)
 		if r.SyncInterval > 0 {
 			d.MonitorInterval = r.SyncInterval
 			d.Replica.SyncInterval = r.SyncInterval
 		}
-		r.dbs[name] = d
+		opened[name] = d
 		dbs = append(dbs, d)
 	}
-	r.store = litestream.NewStore(dbs, litestream.CompactionLevels{
+	store := litestream.NewStore(dbs, litestream.CompactionLevels{
 		{Level: 0},
 		{Level: 1, Interval: 30 * time.Second},
 		{Level: 2, Interval: 5 * time.Minute},
 	})
-	if err := r.store.Open(ctx); err != nil {
+	if err := store.Open(ctx); err != nil {
 		return fmt.Errorf("open replication store: %w", err)
 	}
+	r.mu.Lock()
+	r.dbs, r.store = opened, store
+	r.mu.Unlock()
 	r.logger.Info("replicating", "replica", r.String(), "files", len(dbs))
 	return nil
 }
 
 // Sync pushes every file's latest writes to the replica and waits.
 func (r *Replication) Sync(ctx context.Context) error {
+	r.mu.Lock()
+	running := r.store != nil
+	r.mu.Unlock()
+	if !running {
+		return nil
+	}
 	var errs []error
-	for name, d := range r.dbs {
+	for name, d := range r.files() {
 		if err := d.SyncAndWait(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("sync %s: %w", name, err))
 		}
@@ -236,10 +257,21 @@ func (r *Replication) Sync(ctx context.Context) error {
 
 // Close closes the store; call it after the app's connections are closed.
 func (r *Replication) Close(ctx context.Context) error {
-	if r.store == nil {
+	r.mu.Lock()
+	store := r.store
+	r.store = nil // Start may open it again (a cluster node regaining the lease)
+	r.mu.Unlock()
+	if store == nil {
 		return nil
 	}
-	return r.store.Close(ctx)
+	return store.Close(ctx)
+}
+
+// files returns the Litestream databases of the latest Start.
+func (r *Replication) files() map[string]*litestream.DB {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dbs
 }
 
 // ReplicaStatus is one file's replication state, for /healthz.
@@ -252,8 +284,9 @@ type ReplicaStatus struct {
 
 // Status reports every file's local and remote positions.
 func (r *Replication) Status(ctx context.Context) map[string]ReplicaStatus {
-	out := make(map[string]ReplicaStatus, len(r.dbs))
-	for name, d := range r.dbs {
+	dbs := r.files()
+	out := make(map[string]ReplicaStatus, len(dbs))
+	for name, d := range dbs {
 		st, err := d.SyncStatus(ctx)
 		s := ReplicaStatus{LocalTXID: uint64(st.LocalTXID), RemoteTXID: uint64(st.RemoteTXID), InSync: st.InSync}
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -117,6 +119,39 @@ func (b *Bus) Stop() {
 		cancel()
 	}
 	b.wg.Wait()
+	b.mu.Lock()
+	b.started, b.cancel = false, nil
+	b.mu.Unlock()
+}
+
+// Refresh forgets what the process remembers of the module file name and
+// reads it again: its log's head (which may have moved either way) and
+// the positions of the consumers it holds. The log's watchers are woken.
+// A replica calls it when the file has changed under it (a commit
+// replicated from the primary), and every node when it becomes or stops
+// being the primary: the file is then the only truth. Consumers must not
+// be running.
+func (b *Bus) Refresh(ctx context.Context, name string) error {
+	if l, ok := b.log(name); ok {
+		if err := l.reload(ctx); err != nil {
+			return err
+		}
+		l.wake()
+	}
+	for _, c := range b.allConsumers() {
+		if c.db.Name != name {
+			continue
+		}
+		c.mu.Lock()
+		loops := slices.Collect(maps.Values(c.loops))
+		c.mu.Unlock()
+		for _, l := range loops {
+			l.mu.Lock()
+			l.posLoaded = false
+			l.mu.Unlock()
+		}
+	}
+	return nil
 }
 
 // loopsOf returns the loops that consume source.

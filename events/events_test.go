@@ -546,3 +546,40 @@ func TestRecentEventsFromMemoryMatchTheFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, fromFile[100:107], mid)
 }
+
+// A consumer past its source's head (the source's last events were lost
+// in a failover, the consumer's file had received their effects):
+// CloseGaps moves the source's next seq past it, so the next event is not
+// skipped.
+func TestCloseGapsSkipsNoNewEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t, t.TempDir(), fast)
+	c := f.bus.Consumers(f.dst)
+	c.Handle("src", "thing:happened", count)
+	f.append(t, ctx, 1, byIndex)
+	_, err := c.PollOnce(ctx)
+	require.NoError(t, err)
+	require.NoError(t, f.dst.Tx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE consumer_positions SET seq = 5 WHERE source = 'src'")
+		return err
+	}))
+	require.NoError(t, f.bus.Refresh(ctx, "dst"))
+
+	gaps, err := f.bus.CloseGaps(ctx)
+	require.NoError(t, err)
+	require.Len(t, gaps, 1)
+	assert.Equal(t, events.Gap{Consumer: "dst", Source: "src", Position: 5, Head: 1}, gaps[0])
+
+	f.append(t, ctx, 1, func(int) string { return "after" })
+	head, err := f.log.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(6), head, "the next event comes after everything the consumer applied")
+	_, err = c.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, counts(t, f.dst)["after"], "and the consumer applies it")
+
+	gaps, err = f.bus.CloseGaps(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, gaps)
+}

@@ -138,6 +138,23 @@ func (l *Log) Head(ctx context.Context) (int64, error) {
 	return l.head.Load(), nil
 }
 
+// reload reads the head from the file, even when it is lower than the one
+// in memory (the file was replaced by another node's), and drops the
+// in-memory tail, which may hold events the file no longer has.
+func (l *Log) reload(ctx context.Context) error {
+	var seq int64
+	err := l.db.Read().QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM events").Scan(&seq)
+	if err != nil {
+		return fmt.Errorf("read head of %s: %w", l.Name(), err)
+	}
+	l.tailMu.Lock()
+	l.tail = nil
+	l.tailMu.Unlock()
+	l.head.Store(seq)
+	l.headLoaded.Store(true)
+	return nil
+}
+
 // remember keeps a committed event in the in-memory tail. Commits finish
 // their hooks in any order, so it is inserted in seq order.
 func (l *Log) remember(e Event) {

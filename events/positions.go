@@ -123,3 +123,51 @@ func CheckPositions(ctx context.Context, dbs ...*db.DB) ([]string, error) {
 	}
 	return bad, nil
 }
+
+// CloseGaps is for a node of a cluster becoming the primary: its files
+// came from another node by asynchronous replication, file by file, so one
+// module's file may hold the effects of events another's log lost (the
+// consumer is past its source's head). Serving on would hand the next
+// events seqs the consumer has already passed, and it would skip them.
+// CloseGaps moves each such log's next seq past every consumer's
+// position, so nothing new is skipped, and returns the gaps it closed for
+// the caller to report: what the lost events did in the consumers stays.
+func (b *Bus) CloseGaps(ctx context.Context) ([]Gap, error) {
+	var gaps []Gap
+	for _, s := range b.Status(ctx) {
+		if s.Error != "" {
+			return nil, fmt.Errorf("%s consuming %s: %s", s.Consumer, s.Source, s.Error)
+		}
+		if s.Position > s.Head {
+			gaps = append(gaps, Gap{Consumer: s.Consumer, Source: s.Source, Position: s.Position, Head: s.Head})
+		}
+	}
+	past := map[string]int64{}
+	for _, g := range gaps {
+		past[g.Source] = max(past[g.Source], g.Position)
+	}
+	for source, seq := range past {
+		l, ok := b.log(source)
+		if !ok {
+			continue
+		}
+		err := l.db.Tx(ctx, func(tx *db.Tx) error {
+			// AUTOINCREMENT hands out one more than the larger of the
+			// table's highest rowid and its sqlite_sequence row.
+			_, err := tx.ExecContext(ctx, "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'", seq)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, "INSERT INTO sqlite_sequence (name, seq) SELECT 'events', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')", seq)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("move %s's log past %d: %w", source, seq, err)
+		}
+		if err := l.reload(ctx); err != nil {
+			return nil, err
+		}
+		l.advanceHead(seq)
+	}
+	return gaps, nil
+}

@@ -81,6 +81,17 @@ func (c *sessionCache) end(id string) {
 	delete(c.m, id)
 }
 
+// ForgetSessions empties the cache: on a replica of a cluster, where
+// sessions are ended by the primary, every commit that reaches auth.db
+// calls it, so a session signed out there is not served here from memory.
+func (s *Store) ForgetSessions() {
+	c := &s.sessions
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended++
+	clear(c.m)
+}
+
 // BeginSession records a new session of userID, valid for ttl, and
 // returns its id. Sessions that have run out are cleared on the way.
 func (s *Store) BeginSession(ctx context.Context, userID string, ttl time.Duration) (string, error) {

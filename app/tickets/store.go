@@ -45,6 +45,10 @@ type citiesCache struct {
 
 const citiesMaxAge = 30 * time.Second
 
+// ForgetCities drops the cached list of cities, for a replica of a cluster
+// when tickets.db changes under it (shows are written on the primary).
+func (s *Store) ForgetCities() { s.cities.clear() }
+
 func (c *citiesCache) clear() {
 	c.mu.Lock()
 	c.at = time.Time{}

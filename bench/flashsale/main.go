@@ -43,6 +43,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"ticketing/app/apptest"
 	"ticketing/app/apptest/apiclient"
 	"ticketing/app/orders"
 	"ticketing/app/payments"
@@ -62,6 +63,8 @@ type options struct {
 	tickets, buyers, hot, checkout int
 	duration                       time.Duration
 	bin                            string
+	litefs                         bool
+	via                            string
 }
 
 func run() error {
@@ -72,6 +75,8 @@ func run() error {
 	flag.IntVar(&o.checkout, "checkout", 500, "reserve-and-pay rounds in the checkout phase")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "upper bound on each phase")
 	flag.StringVar(&o.bin, "bin", "", "server binary to use instead of building one")
+	flag.BoolVar(&o.litefs, "litefs", false, "run the server as the primary of a two-node LiteFS cluster on 127.0.0.1 (root, /dev/fuse, litefs installed)")
+	flag.StringVar(&o.via, "via", "primary", "with -litefs, where the buyers and sellers go: primary, or replica (its writes are forwarded)")
 	flag.Parse()
 
 	tmp, err := os.MkdirTemp("", "flashsale-*")
@@ -87,11 +92,33 @@ func run() error {
 		}
 	}
 	dataDir := filepath.Join(tmp, "data")
-	srv, err := startServer(o.bin, dataDir)
-	if err != nil {
-		return err
+	var srv *server
+	if o.litefs {
+		cl, err := startCluster(o, tmp)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		primary := cl.Nodes[0]
+		dataDir = primary.Mount
+		srv = &server{url: primary.URL, internal: primary.Internal, pid: primary.Pid(), stopFn: func() error {
+			for _, n := range cl.Nodes {
+				if err := cl.StopServer(n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+		if o.via == "replica" {
+			srv.url = cl.Nodes[1].URL
+		}
+	} else {
+		srv, err = startServer(o.bin, dataDir)
+		if err != nil {
+			return err
+		}
+		defer srv.cmd.Process.Kill()
 	}
-	defer srv.cmd.Process.Kill()
 
 	r := &report{}
 	ack := &acks{orders: map[string]string{}}
@@ -139,7 +166,7 @@ func run() error {
 	}
 	r.add("propagation: commit → tickets applied p50 / p99", apply)
 
-	rss := peakRSS(srv.cmd.Process.Pid)
+	rss := peakRSS(srv.pid)
 	r.add("server peak RSS (VmHWM)", rss)
 	if err := srv.stop(); err != nil {
 		return err
@@ -153,6 +180,14 @@ func run() error {
 	}
 	ratio := rush.rate() / limit
 	r.add("limit: raw SQLite reservation txn/s", fmt.Sprintf("%.0f", limit))
+	if o.litefs {
+		// The same transaction, one commit at a time, through the mount.
+		onMount, err := rawLimit(dataDir, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		r.add("limit: raw reservation txn/s on the LiteFS mount", fmt.Sprintf("%.0f", onMount))
+	}
 	r.add("ratio (rush ÷ limit)", fmt.Sprintf("%.2f", ratio))
 
 	doubles, missing, err := verify(dataDir, ack)
@@ -199,9 +234,25 @@ func (a *acks) add(order, ticket string) {
 // server is the binary running.
 type server struct {
 	cmd      *exec.Cmd
+	pid      int
 	url      string
 	internal string // the detailed /healthz
 	done     chan error
+	stopFn   func() error // a cluster's servers
+}
+
+// startCluster runs the server on a two-node LiteFS cluster (static
+// lease, node 0 the primary).
+func startCluster(o options, tmp string) (*apptest.Cluster, error) {
+	litefs, err := apptest.FindLiteFS()
+	if err == nil {
+		err = apptest.CanMountFUSE()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-litefs: %w", err)
+	}
+	return apptest.StartCluster(apptest.ClusterOptions{Dir: filepath.Join(tmp, "cluster"), Nodes: 2, LiteFS: litefs, Server: o.bin,
+		Env: []string{"RESERVATION_TTL=15m", "SIGNUP_LIMIT=1000000/1s"}})
 }
 
 func startServer(bin, dataDir string) (*server, error) {
@@ -218,7 +269,7 @@ func startServer(bin, dataDir string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, done: make(chan error, 1)}
 	lines := bufio.NewReader(stdout)
 	for s.url == "" {
 		line, err := lines.ReadString('\n')
@@ -239,6 +290,9 @@ func startServer(bin, dataDir string) (*server, error) {
 }
 
 func (s *server) stop() error {
+	if s.stopFn != nil {
+		return s.stopFn()
+	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
@@ -542,7 +596,7 @@ func fileSizes(dir string) string {
 // commit), on a fresh orders.db with the app's pragmas, for d.
 func rawLimit(dir string, d time.Duration) (float64, error) {
 	ctx := context.Background()
-	od, err := db.Open(ctx, dir, "orders", events.Migrations(), orders.Migrations())
+	od, err := db.Open(ctx, dir, "limit", events.Migrations(), orders.Migrations())
 	if err != nil {
 		return 0, err
 	}
