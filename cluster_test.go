@@ -443,3 +443,50 @@ func BenchmarkCluster(b *testing.B) {
 		b.ReportMetric(float64(served.Load())/5, "replica-pages/s")
 	}
 }
+
+// Backups follow the lease: the primary streams every file to S3; when it
+// dies, the node that takes the lease streams from then on, and a restore
+// from the bucket holds what was written on both.
+func TestClusterBackupsFollowThePrimary(t *testing.T) {
+	replica := "s3://backups/ticketing?endpoint=" + s3Server(t) + "&force-path-style=true"
+	consul := apptest.NewConsulStandIn()
+	t.Cleanup(consul.Close)
+	c := startCluster(t, apptest.ClusterOptions{Nodes: 2, Consul: consul.URL, Candidates: 2,
+		Env: []string{"LITESTREAM_REPLICA_URL=" + replica}})
+	old, next := c.Nodes[0], c.Nodes[1]
+	require.True(t, old.IsPrimary())
+
+	seller := apptest.NewClient(t, next.URL)
+	seller.SignUp(t, "seller@example.com", "password")
+	before := seller.Sell(t, "Sold before the failover", 20)
+	waitInSync(t, old.Internal)
+	var h struct{ Replication map[string]db.ReplicaStatus }
+	require.Equal(t, http.StatusOK, apptest.NewClient(t, next.Internal).JSON(t, http.MethodGet, "/healthz", nil, &h))
+	assert.Empty(t, h.Replication, "a replica does not stream to the bucket")
+
+	c.Kill(old)
+	require.Eventually(t, next.IsPrimary, 20*time.Second, 20*time.Millisecond)
+	var after string
+	require.Eventually(t, func() bool {
+		var tk struct{ ID string }
+		s, err := seller.Try(http.MethodPost, "/api/tickets", map[string]any{"title": "Sold after the failover", "price": 30}, &tk)
+		after = tk.ID
+		return err == nil && s == http.StatusCreated
+	}, 20*time.Second, 50*time.Millisecond, "the new primary takes writes")
+	waitInSync(t, next.Internal)
+	assert.Contains(t, next.Log.String(), "replicating")
+
+	// The bucket, restored on a machine of its own.
+	dir := filepath.Join(t.TempDir(), "restored")
+	cmd := exec.Command(binary(t), "restore")
+	cmd.Env = append(os.Environ(), "DATA_DIR="+dir, "LITESTREAM_REPLICA_URL="+replica, "SESSION_SECRET="+strings.Repeat("r", 32))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("restore:\n%s", out)
+	ticketsDB := dbtest.Open(t, dir, "tickets", tickets.Migrations())
+	for _, id := range []string{before, after} {
+		var n int
+		require.NoError(t, ticketsDB.Read().QueryRow("SELECT count(*) FROM tickets WHERE id = ?", id).Scan(&n))
+		assert.Equal(t, 1, n, "ticket %s is in the backup", id)
+	}
+}

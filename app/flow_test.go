@@ -232,6 +232,9 @@ func TestRestartCatchesUp(t *testing.T) {
 		}
 		assert.Equal(t, want, tk.Version, "ticket %d applied exactly once per event", i)
 	}
+	// The background consumers (mail) are not waited for by anything a
+	// page shows: wait for them here.
+	require.NoError(t, h2.App.Bus.WaitIdle(ctx))
 	for _, st := range h2.App.Bus.Status(ctx) {
 		assert.Zero(t, st.Lag, "%s <- %s caught up", st.Consumer, st.Source)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // LiteFS is a LiteFS mount (github.com/superfly/litefs) holding the module
@@ -69,6 +70,10 @@ func (m LiteFS) Position(name string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("litefs: read %s.db-pos: %w", name, err)
 	}
+	return parsePosition(name, b)
+}
+
+func parsePosition(name string, b []byte) (uint64, error) {
 	txid, _, ok := strings.Cut(strings.TrimSpace(string(b)), "/")
 	if !ok {
 		return 0, fmt.Errorf("litefs: %s.db-pos: %q is not <txid>/<checksum>", name, b)
@@ -78,4 +83,62 @@ func (m LiteFS) Position(name string) (uint64, error) {
 		return 0, fmt.Errorf("litefs: %s.db-pos: %w", name, err)
 	}
 	return n, nil
+}
+
+// Positions reads positions like Position, through -pos files it keeps
+// open: a read is then one pread, served from the kernel's cache until
+// LiteFS invalidates it on the next commit, where Position costs an open,
+// a stat, a read and a close, each a round trip to LiteFS. The request
+// path reads them on every write. Safe for concurrent use.
+type Positions struct {
+	m     LiteFS
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+// Positions returns a reader of the mount's positions.
+func (m LiteFS) Positions() *Positions {
+	return &Positions{m: m, files: map[string]*os.File{}}
+}
+
+// Position returns the TXID of name.db, 0 when it does not exist yet.
+func (p *Positions) Position(name string) (uint64, error) {
+	p.mu.Lock()
+	f := p.files[name]
+	if f == nil {
+		var err error
+		f, err = os.Open(filepath.Join(p.m.Dir, name+".db-pos"))
+		if errors.Is(err, os.ErrNotExist) {
+			p.mu.Unlock()
+			return 0, nil
+		}
+		if err != nil {
+			p.mu.Unlock()
+			return 0, fmt.Errorf("litefs: open %s.db-pos: %w", name, err)
+		}
+		p.files[name] = f
+	}
+	p.mu.Unlock()
+	var buf [64]byte
+	n, err := f.ReadAt(buf[:], 0)
+	if n == 0 && err != nil {
+		p.mu.Lock()
+		if p.files[name] == f {
+			delete(p.files, name) // opened again next time
+			f.Close()
+		}
+		p.mu.Unlock()
+		return 0, fmt.Errorf("litefs: read %s.db-pos: %w", name, err)
+	}
+	return parsePosition(name, buf[:n])
+}
+
+// Close closes the files.
+func (p *Positions) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, f := range p.files {
+		f.Close()
+		delete(p.files, name)
+	}
 }

@@ -284,6 +284,12 @@ type ReplicaStatus struct {
 
 // Status reports every file's local and remote positions.
 func (r *Replication) Status(ctx context.Context) map[string]ReplicaStatus {
+	r.mu.Lock()
+	running := r.store != nil
+	r.mu.Unlock()
+	if !running {
+		return nil // not streaming (a cluster node that is not the primary)
+	}
 	dbs := r.files()
 	out := make(map[string]ReplicaStatus, len(dbs))
 	for name, d := range dbs {

@@ -124,6 +124,7 @@ type loop struct {
 	wake     chan struct{}
 
 	step1 sync.Mutex // one step at a time: the running loop and PollOnce
+	saved time.Time  // when the position was last written (under step1)
 
 	mu        sync.Mutex
 	pos       int64
@@ -134,6 +135,13 @@ type loop struct {
 	lastErr   error
 	errors    int64     // failed attempts since start
 	latency   latencies // append-to-apply times of recent events
+}
+
+// background reports whether nothing waits for this loop (InBackground).
+func (l *loop) background() bool {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	return l.c.background[""] || l.c.background[l.src.Name()]
 }
 
 func (l *loop) name() string { return l.c.db.Name + "<-" + l.src.Name() }
@@ -227,6 +235,17 @@ func (l *loop) step(ctx context.Context, force bool) (int, error) {
 // together or not at all.
 func (l *loop) apply(ctx context.Context, events []Event) error {
 	last := events[len(events)-1]
+	opts := l.c.bus.opts
+	handled := opts.FailPoint != nil || opts.PositionEvery < 0
+	for _, e := range events {
+		handled = handled || l.handlers[e.Type] != nil
+	}
+	if !handled && time.Since(l.saved) < opts.PositionEvery {
+		// Nothing to apply: the position moves in memory only (behind
+		// in the file is safe, those events are ignored again).
+		l.advance(last.Seq)
+		return nil
+	}
 	err := l.c.db.Tx(ctx, func(tx *db.Tx) error {
 		for _, e := range events {
 			h := l.handlers[e.Type]
@@ -250,6 +269,7 @@ func (l *loop) apply(ctx context.Context, events []Event) error {
 	if err != nil {
 		return err
 	}
+	l.saved = time.Now()
 	l.advance(last.Seq)
 	now := time.Now()
 	l.mu.Lock()
@@ -298,7 +318,13 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case <-l.wake:
 			force = false
-			if opts.Linger > 0 && l.src.waiters.Load() > 1 {
+			if opts.BackgroundLinger > 0 && l.background() {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(opts.BackgroundLinger):
+				}
+			} else if opts.Linger > 0 && l.src.waiters.Load() > 1 {
 				// Several requests are waiting on this log: let a few
 				// more of their events commit, so one transaction
 				// applies them all.

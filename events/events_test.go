@@ -583,3 +583,40 @@ func TestCloseGapsSkipsNoNewEvent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, gaps)
 }
+
+// Batches with nothing to apply commit nothing: the position moves in
+// memory and reaches the file with the next event that has a handler (or
+// after PositionEvery).
+func TestIgnoredEventsCommitNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := fast
+	opts.PositionEvery = time.Hour
+	f := setup(t, t.TempDir(), opts)
+	c := f.bus.Consumers(f.dst)
+	c.Handle("src", "thing:happened", count)
+	require.NoError(t, f.src.Tx(ctx, func(tx *db.Tx) error {
+		_, err := f.log.Append(ctx, tx, "thing:happened", "first", 1, map[string]int{})
+		return err
+	}))
+	_, err := c.PollOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), position(t, f.dst, "src"))
+
+	for range 3 {
+		require.NoError(t, f.src.Tx(ctx, func(tx *db.Tx) error {
+			_, err := f.log.Append(ctx, tx, "thing:other", "x", 1, map[string]int{})
+			return err
+		}))
+		_, err := c.PollOnce(ctx)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(1), position(t, f.dst, "src"), "nothing was committed for the ignored events")
+	require.NoError(t, f.bus.Wait(ctx, "src", 4), "yet the consumer is past them")
+
+	f.append(t, ctx, 1, func(int) string { return "next" })
+	_, err = c.PollOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), position(t, f.dst, "src"))
+	assert.Equal(t, map[string]int{"first": 1, "next": 1}, counts(t, f.dst))
+}

@@ -41,6 +41,19 @@ type Harness struct {
 	// Internal is the URL of the internal listener (/metrics and the
 	// detailed /healthz), which main serves on METRICS_ADDR.
 	Internal string
+	// catchUp, on a cluster (APPTEST_LITEFS), waits until the node the
+	// clients talk to has every commit of the primary.
+	catchUp func(testing.TB)
+}
+
+// CatchUp waits, on a cluster, until the node at URL has everything the
+// primary (App) has committed; on one machine it does nothing. Settle
+// calls it.
+func (h *Harness) CatchUp(t testing.TB) {
+	t.Helper()
+	if h.catchUp != nil {
+		h.catchUp(t)
+	}
 }
 
 // Client returns a new client with an empty cookie jar. It does not follow
@@ -94,9 +107,15 @@ func Open(t testing.TB, opts ...Option) *app.App {
 	return a
 }
 
-// New starts the app and stops it when the test ends.
+// New starts the app and stops it when the test ends. With APPTEST_LITEFS
+// set (see newOnCluster), it runs on a two-node LiteFS cluster instead.
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
+	if node := os.Getenv("APPTEST_LITEFS"); node != "" {
+		if h := newOnCluster(t, node, opts); h != nil {
+			return h
+		}
+	}
 	// The server's address comes first, so that BASE_URL (redirects to
 	// the test checkout, say) points at it.
 	srv := httptest.NewUnstartedServer(nil)

@@ -34,6 +34,9 @@ type ClusterOptions struct {
 	Candidates int
 	LeaseTTL   time.Duration // Consul session TTL (default 2 s)
 	Env        []string      // added to every server's environment
+	// MountOnly mounts the nodes and starts no server: the caller runs
+	// the app over each mount (in process, APPTEST_LITEFS).
+	MountOnly bool
 }
 
 // Cluster is a running local cluster.
@@ -121,6 +124,9 @@ func StartCluster(o ClusterOptions) (_ *Cluster, err error) {
 		}
 	}
 	for _, n := range c.Nodes {
+		if o.MountOnly {
+			break
+		}
 		if err := c.StartServer(n); err != nil {
 			return nil, err
 		}

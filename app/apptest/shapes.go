@@ -67,6 +67,7 @@ func (s *Shop) Settle(t testing.TB) {
 		require.NoError(t, s.App.Payments.WorkOnce(ctx))
 	}
 	CheckInvariants(t, s.App, time.Now().Add(-time.Second))
+	s.CatchUp(t)
 }
 
 // PayTooLate has the buyer go to the checkout of order, then the order

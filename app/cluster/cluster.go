@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ticketing/db"
@@ -73,7 +74,9 @@ type Node struct {
 	primary string // else the primary's hostname, "" during an election
 	seen    map[string]uint64
 	files   map[string]bool
-	moved   chan struct{} // closed and replaced when seen advances
+	pos     *db.Positions
+	last    atomic.Pointer[map[string]uint64] // the latest write's reading of every position (primary)
+	moved   chan struct{}                     // closed and replaced when seen advances
 	poke    chan struct{}
 }
 
@@ -95,7 +98,7 @@ func New(cfg Config) *Node {
 	for _, name := range cfg.Files {
 		files[name] = true
 	}
-	return &Node{cfg: cfg, seen: map[string]uint64{}, files: files, moved: make(chan struct{}), poke: make(chan struct{}, 1)}
+	return &Node{cfg: cfg, seen: map[string]uint64{}, files: files, pos: cfg.Mount.Positions(), moved: make(chan struct{}), poke: make(chan struct{}, 1)}
 }
 
 // Role returns whether this node is the primary, else the primary's
@@ -134,6 +137,7 @@ func (n *Node) Run(ctx context.Context, h Hooks) {
 					break
 				}
 				leading, first = true, false
+				n.last.Store(nil) // another term's readings may be ahead of these files
 				n.setRole(true, "")
 			case !lead && (leading || first):
 				if leading {
@@ -156,6 +160,7 @@ func (n *Node) Run(ctx context.Context, h Hooks) {
 			if leading {
 				h.Follow()
 			}
+			n.pos.Close()
 			return
 		case <-tick.C:
 		case <-n.poke:
@@ -177,7 +182,7 @@ func (n *Node) follow(changed func(string)) {
 	var moved []string
 	now := make(map[string]uint64, len(n.cfg.Files))
 	for _, name := range n.cfg.Files {
-		pos, err := n.cfg.Mount.Position(name)
+		pos, err := n.pos.Position(name)
 		if err != nil {
 			n.cfg.Logger.Warn("cluster: cannot read a file's position", "file", name, "err", err)
 			continue
@@ -213,7 +218,7 @@ func (n *Node) follow(changed func(string)) {
 func (n *Node) Current() map[string]uint64 {
 	out := make(map[string]uint64, len(n.cfg.Files))
 	for _, name := range n.cfg.Files {
-		if pos, err := n.cfg.Mount.Position(name); err == nil {
+		if pos, err := n.pos.Position(name); err == nil {
 			out[name] = pos
 		}
 	}

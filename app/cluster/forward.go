@@ -126,11 +126,21 @@ func (n *Node) Positions(writingGETs ...string) echo.MiddlewareFunc {
 			if !n.IsPrimary() || !Writes(c.Request(), writingGETs...) {
 				return next(c)
 			}
-			before := n.Current()
+			// Any positions read before this request began are at most
+			// what the files had when it began (they only grow on the
+			// primary): the last write's reading serves, and this one
+			// costs one reading of the files, not two.
+			before := n.last.Load()
+			if before == nil {
+				now := n.Current()
+				before = &now
+			}
 			c.Response().Before(func() {
+				after := n.Current()
+				n.last.Store(&after)
 				moved := map[string]uint64{}
-				for name, pos := range n.Current() {
-					if pos > before[name] {
+				for name, pos := range after {
+					if pos > (*before)[name] {
 						moved[name] = pos
 					}
 				}

@@ -1,0 +1,108 @@
+package apptest
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"ticketing/app"
+	"ticketing/app/cluster"
+	"ticketing/db"
+)
+
+// newOnCluster runs the suites against a LiteFS cluster: with
+// APPTEST_LITEFS=replica (or primary) every Harness is two apps in this
+// process, each over its own real LiteFS mount (static lease), the
+// primary's writing, the replica's forwarding writes to it, and the
+// Harness's URL is the replica's (or the primary's). Harness.App is the
+// primary's, so what a test does through the stores, the bus or the
+// workers happens where it would in production. A test that picks its
+// own data directory (a restart on the same files) runs on plain files:
+// it returns nil then.
+func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
+	t.Helper()
+	if node != "replica" && node != "primary" {
+		t.Fatalf("APPTEST_LITEFS=%q: want replica or primary", node)
+	}
+	var probe app.Config
+	for _, o := range opts {
+		o(&probe)
+	}
+	if probe.DataDir != "" {
+		return nil
+	}
+	litefs, err := FindLiteFS()
+	if err == nil {
+		err = CanMountFUSE()
+	}
+	require.NoError(t, err, "APPTEST_LITEFS needs LiteFS")
+	c, err := StartCluster(ClusterOptions{Dir: t.TempDir(), Nodes: 2, LiteFS: litefs, MountOnly: true})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	var apps []*app.App
+	var cfgs []app.Config
+	var servers []*httptest.Server
+	var internals []string
+	for _, n := range c.Nodes {
+		ln, err := net.Listen("tcp", n.Addr) // the lease names this address
+		require.NoError(t, err)
+		srv := httptest.NewUnstartedServer(nil)
+		srv.Listener.Close()
+		srv.Listener = ln
+		cfg := config(t, append([]Option{func(c *app.Config) { c.BaseURL = "http://" + n.Addr }}, opts...))
+		cfg.DataDir = n.Mount
+		cfg.Cluster = &cluster.Config{Mount: db.LiteFS{Dir: n.Mount}, Logger: cfg.Logger}
+		ctx, cancel := context.WithCancel(context.Background())
+		a, err := app.Open(ctx, cfg)
+		if err != nil {
+			cancel()
+			srv.Close()
+			require.NoError(t, err)
+		}
+		require.NoError(t, a.Start(ctx))
+		srv.Config.Handler = a.Handler()
+		srv.Start()
+		internal := httptest.NewServer(a.InternalHandler())
+		t.Cleanup(func() {
+			internal.Close()
+			a.Streams.Close()
+			srv.Close()
+			cancel()
+			require.NoError(t, a.Close())
+		})
+		apps, cfgs, servers, internals = append(apps, a), append(cfgs, cfg), append(servers, srv), append(internals, internal.URL)
+		if len(apps) == 1 {
+			// The replica opens the files the primary has made.
+			require.Eventually(t, a.Node.IsPrimary, 10*time.Second, 5*time.Millisecond)
+		}
+	}
+	pick := 0
+	if node == "replica" {
+		pick = 1
+	}
+	primary, replica := db.LiteFS{Dir: c.Nodes[0].Mount}, db.LiteFS{Dir: c.Nodes[1].Mount}
+	return &Harness{App: apps[0], Config: cfgs[0], URL: servers[pick].URL, Server: servers[pick], Internal: internals[0],
+		catchUp: func(tb testing.TB) { waitReplica(tb, primary, replica) }}
+}
+
+// waitReplica waits until every module file on replica has what it has on
+// primary: what a test wrote through the primary's stores, which no
+// client's positions cookie tells the replica about.
+func waitReplica(tb testing.TB, primary, replica db.LiteFS) {
+	tb.Helper()
+	require.Eventually(tb, func() bool {
+		for _, name := range app.Modules {
+			want, err1 := primary.Position(name)
+			got, err2 := replica.Position(name)
+			if err1 != nil || err2 != nil || got < want {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, time.Millisecond, "the replica catches up with the primary")
+}
