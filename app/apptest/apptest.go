@@ -43,7 +43,9 @@ type Harness struct {
 	Internal string
 	// catchUp, on a cluster (APPTEST_LITEFS), waits until the node the
 	// clients talk to has every commit of the primary.
-	catchUp func(testing.TB)
+	catchUp  func(testing.TB)
+	caughtUp func() error
+	others   []*app.App // the other nodes' apps
 }
 
 // CatchUp waits, on a cluster, until the node at URL has everything the
@@ -58,7 +60,40 @@ func (h *Harness) CatchUp(t testing.TB) {
 
 // Client returns a new client with an empty cookie jar. It does not follow
 // redirects, so tests see the 303s.
-func (h *Harness) Client(t testing.TB) *Client { return NewClient(t, h.URL) }
+// On a cluster (APPTEST_LITEFS), every request it sends waits first until
+// the node it talks to has every commit of the primary, so a suite written
+// for one machine (where one client sees what another just did) holds on a
+// replica too; read-your-writes for one client's own writes needs no such
+// wait (the cluster tests show it without).
+func (h *Harness) Client(t testing.TB) *Client {
+	c := NewClient(t, h.URL)
+	if h.caughtUp != nil {
+		c.http.Transport = caughtUp{wait: h.caughtUp, next: http.DefaultTransport}
+	}
+	return c
+}
+
+// caughtUp is the transport of a cluster harness's clients.
+type caughtUp struct {
+	wait func() error
+	next http.RoundTripper
+}
+
+func (c caughtUp) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := c.wait(); err != nil {
+		return nil, err
+	}
+	return c.next.RoundTrip(r)
+}
+
+// CloseStreams ends every open live stream (what shutdown does), on every
+// node.
+func (h *Harness) CloseStreams() {
+	h.App.Streams.Close()
+	for _, a := range h.others {
+		a.Streams.Close()
+	}
+}
 
 // Option changes the config before the app opens.
 type Option func(*app.Config)
@@ -354,6 +389,7 @@ func NewClient(t testing.TB, baseURL string) *Client {
 func (c *Client) Copy(t testing.TB) *Client {
 	t.Helper()
 	cp := NewClient(t, c.base)
+	cp.http.Transport = c.http.Transport
 	u, err := url.Parse(c.base)
 	require.NoError(t, err)
 	cp.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))

@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"testing"
@@ -44,6 +45,13 @@ func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 
+	pick := 0
+	if node == "replica" {
+		pick = 1
+	}
+	// Every node has the one public address (BASE_URL), as behind Fly's
+	// proxy: the links in mail and the checkout's redirects point there.
+	public := "http://" + c.Nodes[pick].Addr
 	var apps []*app.App
 	var cfgs []app.Config
 	var servers []*httptest.Server
@@ -54,7 +62,7 @@ func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
 		srv := httptest.NewUnstartedServer(nil)
 		srv.Listener.Close()
 		srv.Listener = ln
-		cfg := config(t, append([]Option{func(c *app.Config) { c.BaseURL = "http://" + n.Addr }}, opts...))
+		cfg := config(t, append([]Option{func(c *app.Config) { c.BaseURL = public }}, opts...))
 		cfg.DataDir = n.Mount
 		cfg.Cluster = &cluster.Config{Mount: db.LiteFS{Dir: n.Mount}, Logger: cfg.Logger}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -81,28 +89,34 @@ func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
 			require.Eventually(t, a.Node.IsPrimary, 10*time.Second, 5*time.Millisecond)
 		}
 	}
-	pick := 0
-	if node == "replica" {
-		pick = 1
-	}
 	primary, replica := db.LiteFS{Dir: c.Nodes[0].Mount}, db.LiteFS{Dir: c.Nodes[1].Mount}
 	return &Harness{App: apps[0], Config: cfgs[0], URL: servers[pick].URL, Server: servers[pick], Internal: internals[0],
-		catchUp: func(tb testing.TB) { waitReplica(tb, primary, replica) }}
+		catchUp:  func(tb testing.TB) { tb.Helper(); require.NoError(tb, caughtUpWith(primary, replica)) },
+		caughtUp: func() error { return caughtUpWith(primary, replica) },
+		others:   apps[1:]}
 }
 
-// waitReplica waits until every module file on replica has what it has on
-// primary: what a test wrote through the primary's stores, which no
-// client's positions cookie tells the replica about.
-func waitReplica(tb testing.TB, primary, replica db.LiteFS) {
-	tb.Helper()
-	require.Eventually(tb, func() bool {
+// caughtUpWith waits until every module file on replica has what it has
+// on primary: what a test wrote through the primary's stores, or another
+// client's writes, which no positions cookie tells this one about.
+func caughtUpWith(primary, replica db.LiteFS) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		behind := ""
 		for _, name := range app.Modules {
 			want, err1 := primary.Position(name)
 			got, err2 := replica.Position(name)
 			if err1 != nil || err2 != nil || got < want {
-				return false
+				behind = name
+				break
 			}
 		}
-		return true
-	}, 10*time.Second, time.Millisecond, "the replica catches up with the primary")
+		if behind == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the replica's %s.db did not catch up with the primary's in 10s", behind)
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
 }

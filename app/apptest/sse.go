@@ -27,7 +27,7 @@ func (c *Client) Stream(t testing.TB, path, lastID string) <-chan SSE {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
 	// No client timeout: the stream stays open.
-	resp, err := (&http.Client{Jar: c.http.Jar}).Do(req)
+	resp, err := (&http.Client{Jar: c.http.Jar, Transport: c.http.Transport}).Do(req)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))

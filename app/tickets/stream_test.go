@@ -110,7 +110,7 @@ func TestStreamsEndOnShutdown(t *testing.T) {
 	t.Parallel()
 	h := apptest.New(t)
 	events := h.Client(t).Stream(t, "/tickets/stream", "")
-	h.App.Streams.Close()
+	h.CloseStreams()
 	select {
 	case _, ok := <-events:
 		assert.False(t, ok, "no event, the stream just ends")
