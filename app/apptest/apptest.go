@@ -41,9 +41,8 @@ type Harness struct {
 	// Internal is the URL of the internal listener (/metrics and the
 	// detailed /healthz), which main serves on METRICS_ADDR.
 	Internal string
-	// catchUp, on a cluster (APPTEST_LITEFS), waits until the node the
+	// caughtUp, on a cluster (APPTEST_LITEFS), waits until the node the
 	// clients talk to has every commit of the primary.
-	catchUp  func(testing.TB)
 	caughtUp func() error
 	others   []*app.App // the other nodes' apps
 }
@@ -53,8 +52,8 @@ type Harness struct {
 // calls it.
 func (h *Harness) CatchUp(t testing.TB) {
 	t.Helper()
-	if h.catchUp != nil {
-		h.catchUp(t)
+	if h.caughtUp != nil {
+		require.NoError(t, h.caughtUp())
 	}
 }
 
@@ -156,6 +155,15 @@ func New(t testing.TB, opts ...Option) *Harness {
 	srv := httptest.NewUnstartedServer(nil)
 	opts = append([]Option{func(c *app.Config) { c.BaseURL = "http://" + srv.Listener.Addr().String() }}, opts...)
 	cfg := config(t, opts)
+	a, internal := serve(t, srv, cfg)
+	return &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv, Internal: internal}
+}
+
+// serve opens and starts the app on cfg behind srv (not started yet) and
+// an internal listener, and stops them all when the test ends. It returns
+// the app and the internal listener's URL.
+func serve(t testing.TB, srv *httptest.Server, cfg app.Config) (*app.App, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
@@ -167,7 +175,6 @@ func New(t testing.TB, opts ...Option) *Harness {
 	srv.Config.Handler = a.Handler()
 	srv.Start()
 	internal := httptest.NewServer(a.InternalHandler())
-	h := &Harness{App: a, Config: cfg, URL: srv.URL, Server: srv, Internal: internal.URL}
 	t.Cleanup(func() {
 		internal.Close()
 		a.Streams.Close() // else Close waits for open event streams
@@ -175,7 +182,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 		cancel()
 		require.NoError(t, a.Close())
 	})
-	return h
+	return a, internal.URL
 }
 
 // Client is one browser or API client: its own cookie jar.

@@ -1,7 +1,6 @@
 package apptest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -65,25 +64,8 @@ func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
 		cfg := config(t, append([]Option{func(c *app.Config) { c.BaseURL = public }}, opts...))
 		cfg.DataDir = n.Mount
 		cfg.Cluster = &cluster.Config{Mount: db.LiteFS{Dir: n.Mount}, Logger: cfg.Logger}
-		ctx, cancel := context.WithCancel(context.Background())
-		a, err := app.Open(ctx, cfg)
-		if err != nil {
-			cancel()
-			srv.Close()
-			require.NoError(t, err)
-		}
-		require.NoError(t, a.Start(ctx))
-		srv.Config.Handler = a.Handler()
-		srv.Start()
-		internal := httptest.NewServer(a.InternalHandler())
-		t.Cleanup(func() {
-			internal.Close()
-			a.Streams.Close()
-			srv.Close()
-			cancel()
-			require.NoError(t, a.Close())
-		})
-		apps, cfgs, servers, internals = append(apps, a), append(cfgs, cfg), append(servers, srv), append(internals, internal.URL)
+		a, internal := serve(t, srv, cfg)
+		apps, cfgs, servers, internals = append(apps, a), append(cfgs, cfg), append(servers, srv), append(internals, internal)
 		if len(apps) == 1 {
 			// The replica opens the files the primary has made.
 			require.Eventually(t, a.Node.IsPrimary, 10*time.Second, 5*time.Millisecond)
@@ -91,9 +73,7 @@ func newOnCluster(t testing.TB, node string, opts []Option) *Harness {
 	}
 	primary, replica := db.LiteFS{Dir: c.Nodes[0].Mount}, db.LiteFS{Dir: c.Nodes[1].Mount}
 	return &Harness{App: apps[0], Config: cfgs[0], URL: servers[pick].URL, Server: servers[pick], Internal: internals[0],
-		catchUp:  func(tb testing.TB) { tb.Helper(); require.NoError(tb, caughtUpWith(primary, replica)) },
-		caughtUp: func() error { return caughtUpWith(primary, replica) },
-		others:   apps[1:]}
+		caughtUp: func() error { return caughtUpWith(primary, replica) }, others: apps[1:]}
 }
 
 // caughtUpWith waits until every module file on replica has what it has
