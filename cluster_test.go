@@ -35,8 +35,7 @@ import (
 
 func needCluster(t *testing.T) (litefs string) {
 	t.Helper()
-	bin := binary(t) // skips with -short
-	_ = bin
+	binary(t) // skips with -short
 	litefs, err := apptest.FindLiteFS()
 	if err == nil {
 		err = apptest.CanMountFUSE()

@@ -338,8 +338,11 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Bus.Consumers(mailDB).InBackground() // a purchase never waits for its mail
 
 	// A file restored from an older backup than the files that consumed
-	// its events must not be served: its log would reuse their seqs.
-	if err := a.Bus.CheckPositions(ctx); err != nil {
+	// its events must not be served: its log would reuse their seqs. (On
+	// a LiteFS mount the files arrive one by one, so a replica's may
+	// disagree for a moment; a node that becomes the primary closes the
+	// gaps, see lead.)
+	if err := a.Bus.CheckPositions(ctx); err != nil && a.Node == nil {
 		return nil, fmt.Errorf("refusing to start: the module files in %s disagree: %w\n"+
 			"Serving now would give new events numbers the consumers have already applied, and they would skip them. "+
 			"Put back the newer copy of the file that is behind, or restore every module file from the same backup point", cfg.DataDir, err)
