@@ -303,6 +303,16 @@ func TestClusterFailover(t *testing.T) {
 	assert.NotZero(t, swept, "the new primary swept the deadlines")
 }
 
+// role is what n's server says it is, from its detailed /healthz:
+// "primary", or "replica <primary>".
+func role(t *testing.T, n *apptest.Node) string {
+	var h struct{ Cluster struct{ Role, Primary string } }
+	if _, err := apptest.NewClient(t, n.Internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil {
+		return ""
+	}
+	return strings.TrimSpace(h.Cluster.Role + " " + h.Cluster.Primary)
+}
+
 func lostWindow(lost []time.Duration) any {
 	if len(lost) == 0 {
 		return "(none lost)"
@@ -465,4 +475,40 @@ func TestClusterBackupsFollowThePrimary(t *testing.T) {
 		require.NoError(t, ticketsDB.Read().QueryRow("SELECT count(*) FROM tickets WHERE id = ?", id).Scan(&n))
 		assert.Equal(t, 1, n, "ticket %s is in the backup", id)
 	}
+}
+
+// The primary loses its lease while it runs (cut off from Consul): it
+// stops its work that writes without a restart, becomes a replica of the
+// node that takes the lease, and hands its writes there.
+func TestClusterPrimaryStepsDown(t *testing.T) {
+	t.Parallel()
+	consul := apptest.NewConsulStandIn()
+	t.Cleanup(consul.Close)
+	c := startCluster(t, apptest.ClusterOptions{Nodes: 2, Consul: consul.URL, Candidates: 2})
+	old, next := c.Nodes[0], c.Nodes[1]
+	require.True(t, old.IsPrimary())
+	buyer := apptest.NewClient(t, old.URL)
+	buyer.SignUp(t, "buyer@example.com", "password")
+
+	consul.Partition("ticketing/primary", old.Addr)
+	require.Eventually(t, func() bool { return next.IsPrimary() && !old.IsPrimary() }, 20*time.Second, 20*time.Millisecond,
+		"the other candidate takes the lease, the old primary steps down")
+	require.Eventually(t, func() bool {
+		return strings.Contains(old.Log.String(), "this node is no longer the primary; stopping the work that writes")
+	}, 5*time.Second, 10*time.Millisecond)
+	// Both servers have read their new roles (each reads it every 100 ms;
+	// until then a write is a 503 with Retry-After).
+	require.Eventually(t, func() bool {
+		return role(t, next) == "primary" && role(t, old) == "replica "+next.Addr
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Its server never restarted: the same process now forwards writes.
+	require.Eventually(t, func() bool {
+		var cur struct{ CurrentUser *struct{ ID string } }
+		s, err := buyer.Try(http.MethodGet, "/api/users/currentuser", nil, &cur)
+		return err == nil && s == 200 && cur.CurrentUser != nil
+	}, 10*time.Second, 20*time.Millisecond, "the session begun on the old primary lives on")
+	apptest.FreshSale(t, old.URL)
+	assert.Contains(t, next.Log.String(), "POST uri=/api/orders", "the sale's writes were the new primary's")
+	assert.Equal(t, 1, strings.Count(old.Log.String(), "msg=listening"), "one start")
 }

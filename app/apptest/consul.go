@@ -29,6 +29,20 @@ type ConsulStandIn struct {
 	ttls     map[string]time.Duration
 	kv       map[string]consulEntry
 	index    uint64
+	refused  []string // acquires whose value names one of these fail
+}
+
+// Partition makes the node whose lease hostname is host unable to take a
+// lock from now on, and ends the session holding key if that node holds
+// it: the primary cut off from Consul, as far as its lease can tell. It
+// keeps running, and must step down.
+func (c *ConsulStandIn) Partition(key, host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refused = append(c.refused, host)
+	if e, ok := c.kv[key]; ok && e.session != "" && strings.Contains(string(e.value), host) {
+		c.destroy(e.session)
+	}
 }
 
 type consulEntry struct {
@@ -139,7 +153,11 @@ func (c *ConsulStandIn) serveKV(w http.ResponseWriter, r *http.Request, key stri
 		switch {
 		case q.Has("acquire"):
 			id := q.Get("acquire")
-			if _, live := c.sessions[id]; !live || exists && e.session != "" && e.session != id {
+			refused := false
+			for _, h := range c.refused {
+				refused = refused || strings.Contains(string(value), h)
+			}
+			if _, live := c.sessions[id]; !live || refused || exists && e.session != "" && e.session != id {
 				io.WriteString(w, "false")
 				return
 			}
