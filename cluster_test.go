@@ -306,7 +306,9 @@ func TestClusterFailover(t *testing.T) {
 // role is what n's server says it is, from its detailed /healthz:
 // "primary", or "replica <primary>".
 func role(t *testing.T, n *apptest.Node) string {
-	var h struct{ Cluster struct{ Role, Primary string } }
+	var h struct {
+		Cluster struct{ Role, Primary string }
+	}
 	if _, err := apptest.NewClient(t, n.Internal).Try(http.MethodGet, "/healthz", nil, &h); err != nil {
 		return ""
 	}
