@@ -500,10 +500,9 @@ func (a *App) follow() {
 // refresh makes the process forget what it remembers of every file.
 func (a *App) refresh(ctx context.Context) error {
 	for _, name := range Modules {
-		if err := a.Bus.Refresh(ctx, name); err != nil {
+		if err := a.reread(ctx, name); err != nil {
 			return err
 		}
-		a.forget(name)
 	}
 	return nil
 }
@@ -512,10 +511,18 @@ func (a *App) refresh(ctx context.Context) error {
 // log wakes the live pages, and what a module keeps in memory from the
 // file is read again (a signed-out session must not live on here).
 func (a *App) changed(ctx context.Context, name string) {
-	if err := a.Bus.Refresh(ctx, name); err != nil {
+	if err := a.reread(ctx, name); err != nil {
 		a.logger.Warn("cluster: reading a changed file", "file", name, "err", err)
 	}
+}
+
+// reread forgets what the bus and the modules remember of file name.
+func (a *App) reread(ctx context.Context, name string) error {
+	if err := a.Bus.Refresh(ctx, name); err != nil {
+		return err
+	}
 	a.forget(name)
+	return nil
 }
 
 func (a *App) forget(name string) {

@@ -240,12 +240,6 @@ func (r *Replication) Start(ctx context.Context, files map[string]string) error 
 
 // Sync pushes every file's latest writes to the replica and waits.
 func (r *Replication) Sync(ctx context.Context) error {
-	r.mu.Lock()
-	running := r.store != nil
-	r.mu.Unlock()
-	if !running {
-		return nil
-	}
 	var errs []error
 	for name, d := range r.files() {
 		if err := d.SyncAndWait(ctx); err != nil {
@@ -267,10 +261,14 @@ func (r *Replication) Close(ctx context.Context) error {
 	return store.Close(ctx)
 }
 
-// files returns the Litestream databases of the latest Start.
+// files returns the Litestream databases while the store is open, nil
+// otherwise (before Start, after Close).
 func (r *Replication) files() map[string]*litestream.DB {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.store == nil {
+		return nil
+	}
 	return r.dbs
 }
 
@@ -284,13 +282,10 @@ type ReplicaStatus struct {
 
 // Status reports every file's local and remote positions.
 func (r *Replication) Status(ctx context.Context) map[string]ReplicaStatus {
-	r.mu.Lock()
-	running := r.store != nil
-	r.mu.Unlock()
-	if !running {
+	dbs := r.files()
+	if dbs == nil {
 		return nil // not streaming (a cluster node that is not the primary)
 	}
-	dbs := r.files()
 	out := make(map[string]ReplicaStatus, len(dbs))
 	for name, d := range dbs {
 		st, err := d.SyncStatus(ctx)

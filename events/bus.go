@@ -201,16 +201,27 @@ var ErrAhead = errors.New("a consumer is past the end of its source's log")
 // any consumer's position is past its source's head; the error of a
 // position or head it could not read otherwise.
 func (b *Bus) CheckPositions(ctx context.Context) error {
+	gaps, errs := b.gaps(ctx)
+	for _, g := range gaps {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrAhead, g))
+	}
+	return errors.Join(errs...)
+}
+
+// gaps returns every consumer past its source's head, and the errors of
+// the positions and heads it could not read.
+func (b *Bus) gaps(ctx context.Context) ([]Gap, []error) {
+	var gaps []Gap
 	var errs []error
 	for _, s := range b.Status(ctx) {
 		switch {
 		case s.Error != "":
 			errs = append(errs, fmt.Errorf("%s consuming %s: %s", s.Consumer, s.Source, s.Error))
 		case s.Position > s.Head:
-			errs = append(errs, fmt.Errorf("%w: %s", ErrAhead, Gap{Consumer: s.Consumer, Source: s.Source, Position: s.Position, Head: s.Head}))
+			gaps = append(gaps, Gap{Consumer: s.Consumer, Source: s.Source, Position: s.Position, Head: s.Head})
 		}
 	}
-	return errors.Join(errs...)
+	return gaps, errs
 }
 
 // Status reports every consumer, for /healthz and metrics.

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -133,14 +134,9 @@ func CheckPositions(ctx context.Context, dbs ...*db.DB) ([]string, error) {
 // position, so nothing new is skipped, and returns the gaps it closed for
 // the caller to report: what the lost events did in the consumers stays.
 func (b *Bus) CloseGaps(ctx context.Context) ([]Gap, error) {
-	var gaps []Gap
-	for _, s := range b.Status(ctx) {
-		if s.Error != "" {
-			return nil, fmt.Errorf("%s consuming %s: %s", s.Consumer, s.Source, s.Error)
-		}
-		if s.Position > s.Head {
-			gaps = append(gaps, Gap{Consumer: s.Consumer, Source: s.Source, Position: s.Position, Head: s.Head})
-		}
+	gaps, errs := b.gaps(ctx)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	past := map[string]int64{}
 	for _, g := range gaps {

@@ -180,15 +180,7 @@ func (n *Node) setRole(leading bool, primary string) {
 // follow reads every file's position and reports the ones that moved.
 func (n *Node) follow(changed func(string)) {
 	var moved []string
-	now := make(map[string]uint64, len(n.cfg.Files))
-	for _, name := range n.cfg.Files {
-		pos, err := n.pos.Position(name)
-		if err != nil {
-			n.cfg.Logger.Warn("cluster: cannot read a file's position", "file", name, "err", err)
-			continue
-		}
-		now[name] = pos
-	}
+	now := n.Current()
 	n.mu.Lock()
 	for name, pos := range now {
 		if pos != n.seen[name] {
@@ -214,13 +206,17 @@ func (n *Node) follow(changed func(string)) {
 	n.mu.Unlock()
 }
 
-// Current returns the position of every file on this node, read now.
+// Current returns the position of every file on this node, read now; a
+// file it cannot read is logged and left out.
 func (n *Node) Current() map[string]uint64 {
 	out := make(map[string]uint64, len(n.cfg.Files))
 	for _, name := range n.cfg.Files {
-		if pos, err := n.pos.Position(name); err == nil {
-			out[name] = pos
+		pos, err := n.pos.Position(name)
+		if err != nil {
+			n.cfg.Logger.Warn("cluster: cannot read a file's position", "file", name, "err", err)
+			continue
 		}
+		out[name] = pos
 	}
 	return out
 }
